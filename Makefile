@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine: `make run` (the app on the bundled notes) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run chat index test lint bench eval
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: 2.13.0 is the CPU build on this disk; anything else pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[llm,dev]'
+	touch $(STAMP)
+
+index: $(STAMP)
+	$(BIN)/notes-assistant index
+
+run: index
+	$(BIN)/streamlit run streamlit_app.py --browser.gatherUsageStats false
+
+chat: index
+	$(BIN)/notes-assistant chat
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+eval: $(STAMP)
+	$(BIN)/notes-assistant eval ../shared/eval/aws_dev.jsonl --notes ../shared/notes
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py

@@ -1,0 +1,1 @@
+"""The chain: questions (and chat history) to cited answers."""

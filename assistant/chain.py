@@ -1,0 +1,223 @@
+"""The chain: question + history -> standalone query -> hybrid retrieval -> answer -> resolved citations.
+
+Each step is a LangChain runnable; chat, CLI and eval all call `NotesAssistant`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from langchain_core.runnables import RunnableLambda
+
+from assistant.extractive import compose, select_evidence
+from assistant.followup import Condensed, Topic, condense
+from assistant.questions import clean_history, clean_question
+from assistant.refusal import judge
+from assistant.types import Answer, Citation, Turn
+from corpus.types import Section
+from index.fusion import reciprocal_rank_fusion
+from index.keyword import tokenize
+from index.retrieve import Hit, HybridSearch, Retrieval
+
+EXTRACTIVE = "extractive"
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the retrieval step hands the answer step."""
+
+    condensed: Condensed
+    retrieval: Retrieval
+    started: float
+
+
+def citation(number: int, section: Section, quotes: Sequence[str] = (), score: float = 0.0) -> Citation:
+    return Citation(
+        number=number,
+        key=section.key,
+        path=section.path,
+        anchor=section.anchor,
+        heading_path=section.heading_path,
+        line_start=section.line_start,
+        line_end=section.line_end,
+        hidden=section.hidden,
+        quotes=tuple(quotes),
+        markdown=section.markdown,
+        score=score,
+    )
+
+
+class AnswerStream:
+    """Text pieces of an answer as they are made; `answer` holds the finished `Answer` once they are consumed."""
+
+    def __init__(self, pieces: Iterator[str], finish: Callable[[], Answer]) -> None:
+        self._pieces = pieces
+        self._finish = finish
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._pieces
+        self._answer = self._finish()
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            for _ in self:
+                pass
+        assert self._answer is not None
+        return self._answer
+
+
+class NotesAssistant:
+    """Answers questions from one index, with the extractive answerer or an LLM answerer."""
+
+    def __init__(self, search: HybridSearch, top_k: int = 5, llm_answerer=None) -> None:
+        self.search = search
+        self.top_k = top_k
+        self.llm = llm_answerer
+        self.vocabulary = search.keyword.vocabulary()
+        self.title_counts: Counter[str] = Counter(t for s in search.keyword.sections for t in set(tokenize(s.title)))
+        self.chain = (
+            RunnableLambda(self._condense).with_config(run_name="condense")
+            | RunnableLambda(self._retrieve).with_config(run_name="retrieve")
+            | RunnableLambda(self._answer).with_config(run_name="answer")
+        )
+
+    @property
+    def answerer(self) -> str:
+        return self.llm.name if self.llm else EXTRACTIVE
+
+    def stream(self, question: str, history: Sequence[Turn | dict] = ()) -> AnswerStream:
+        """Answer a question in the context of a chat; iterate for text pieces, then read `.answer`."""
+        return self.chain.invoke({"question": question, "history": history})
+
+    def ask(self, question: str, history: Sequence[Turn | dict] = ()) -> Answer:
+        return self.stream(question, history).answer
+
+    # The steps.
+
+    def _condense(self, inputs: dict) -> dict:
+        started = time.perf_counter()
+        question = clean_question(inputs["question"])
+        history = clean_history(inputs.get("history") or ())
+        topic = self._topic(history)
+        return {"condensed": condense(question, topic), "started": started}
+
+    def _topic(self, history: Sequence[Turn]) -> Topic | None:
+        """The previous turn's topic: the section its answer cited first, or the best match for its question."""
+        last_user = next((t for t in reversed(history) if t.role == "user"), None)
+        if last_user is None:
+            return None
+        cited = next((t.cited for t in reversed(history) if t.role == "assistant" and t.cited), ())
+        section = self.search.by_key.get(cited[0]) if cited else None
+        if section is None:
+            hits = self.search.search(last_user.content, 1).hits
+            section = hits[0].section if hits else None
+        if section is None:
+            return Topic(last_user.content)
+        category = section.heading_path[-2] if len(section.heading_path) > 2 else ""
+        return Topic(last_user.content, section.title.rstrip(" :"), category)
+
+    def _retrieve(self, step: dict) -> Found:
+        condensed: Condensed = step["condensed"]
+        retrieval = self.search.search(condensed.standalone, max(self.top_k, 10))
+        if condensed.kind != "none":
+            # A follow-up is judged on both readings: sections that fit the question as typed and as rewritten.
+            plain = self.search.search(condensed.question, max(self.top_k, 10))
+            retrieval = _fuse(retrieval, plain)
+        return Found(condensed, retrieval, step["started"])
+
+    def _answer(self, found: Found) -> AnswerStream:
+        hits = found.retrieval.hits
+        question = found.condensed.standalone
+        verdict = judge(question, hits, self.vocabulary)
+        if verdict.refused:
+            return self._refusal(found, verdict.reason)
+        unit_vectors = self.search.index.unit_vectors([h.section.key for h in hits[:4]])
+        # A pronoun follow-up names its subject only once rewritten; an ellipsis adds a category, not a name.
+        naming = question if found.condensed.kind == "pronoun" else found.condensed.question
+        evidence = select_evidence(
+            question, found.retrieval.vector, hits, unit_vectors, self.title_counts, naming=naming
+        )
+        if not evidence:
+            return self._refusal(found, "no sentence in the closest notes answers it")
+        if self.llm is not None:
+            return self.llm.stream(found, evidence, self._finish)
+        numbers = {ev.section.key: n for n, ev in enumerate(evidence, start=1)}
+        text = compose(evidence, numbers)
+        citations = tuple(
+            citation(numbers[ev.section.key], ev.section, [u.text for u in ev.units], ev.score) for ev in evidence
+        )
+        return AnswerStream(
+            _words(text), lambda: self._finish(found, text, citations, refused=False, answerer=EXTRACTIVE)
+        )
+
+    def _refusal(self, found: Found, reason: str) -> AnswerStream:
+        related = tuple(citation(n, h.section, score=h.score) for n, h in enumerate(found.retrieval.hits[:3], 1))
+        text = f"Your notes don't cover that ({reason})."
+        if related:
+            text += " The nearest sections, as related reading:\n" + "\n".join(
+                f"- {c.key} — {' > '.join(c.heading_path)}" for c in related
+            )
+        return AnswerStream(
+            _words(text),
+            lambda: self._finish(found, text, (), refused=True, answerer=self.answerer, related=related),
+        )
+
+    def _finish(
+        self,
+        found: Found,
+        text: str,
+        citations: tuple[Citation, ...],
+        refused: bool,
+        answerer: str,
+        related: tuple[Citation, ...] = (),
+        notices: tuple[str, ...] = (),
+        dropped: tuple[str, ...] = (),
+    ) -> Answer:
+        return Answer(
+            question=found.condensed.question,
+            standalone=found.condensed.standalone,
+            text=text,
+            citations=citations,
+            refused=refused,
+            hits=found.retrieval.hits,
+            answerer=answerer,
+            related=related,
+            notices=notices,
+            dropped=dropped,
+            seconds=time.perf_counter() - found.started,
+        )
+
+
+def _fuse(first: Retrieval, second: Retrieval) -> Retrieval:
+    """Two retrievals of one turn as one ranking (RRF), keeping the first's query and vector."""
+    by_key: dict[str, Hit] = {}
+    for hit in (*first.hits, *second.hits):
+        if hit.section.key not in by_key or hit.dense > by_key[hit.section.key].dense:
+            by_key[hit.section.key] = hit
+    fused = reciprocal_rank_fusion(
+        [({h.section.key: h.score for h in first.hits}, 1.0), ({h.section.key: h.score for h in second.hits}, 1.0)],
+        k=10,
+    )
+    top = max(fused.values(), default=1.0)
+    hits = tuple(
+        Hit(by_key[key].section, fused[key] / top * by_key[key].score, by_key[key].dense, by_key[key].keyword)
+        for key in sorted(fused, key=lambda key: -fused[key])
+    )
+    return Retrieval(first.query, first.vector, hits[: len(first.hits)])
+
+
+def _words(text: str) -> Iterator[str]:
+    """Stream a finished text a word at a time, keeping the spaces and line breaks."""
+    piece = ""
+    for char in text:
+        piece += char
+        if char in " \n":
+            yield piece
+            piece = ""
+    if piece:
+        yield piece

@@ -1,0 +1,194 @@
+"""The offline answerer: picks the sentences and list items of the retrieved sections that answer the question.
+
+Pure: it gets the query vector, the hits and the unit vectors (computed at index time) and does arithmetic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from corpus.chunking import section_units
+from corpus.types import Section, Unit
+from index.keyword import tokenize
+from index.retrieve import Hit
+
+# A unit joins the answer when it scores within this much of the best unit of its section; MiniLM cosines of
+# on-topic sentences spread over ~0.15, off-topic ones sit lower.
+KEEP_MARGIN = 0.2
+MAX_UNITS = 4
+# A question written in the notes that matches nearly as well as the best sentence heads an answer written
+# below it: interview notes are full of "Q?\nA1\nA2".
+FAQ_MARGIN = 0.05
+MAX_RUN = 6
+CANDIDATE_SECTIONS = 4
+# A second section is cited only when it holds what the first lacks: a thing the question names in its title.
+# (Citing a runner-up on similarity alone cost citation precision on the dev set: sentence cosines of
+# neighbouring sections differ by less than their noise.)
+TERM_BONUS = 0.15
+DEFINITION_BONUS = 0.15
+REASON_BONUS = 0.1
+_DEFINITION = re.compile(r"^\s*(what\s+(is|are|was)|what's|define|explain|describe|tell me about)\b", re.IGNORECASE)
+_WHY = re.compile(r"^\s*why\b|\bwhat for\b|\bpurpose\b", re.IGNORECASE)
+# A sentence that defines: "X is a ...", "It is a ...", or a bare noun phrase "A distributed key-value store".
+_DEFINES = re.compile(r"^(?:an?\s|it\s+is\s|this\s+is\s|[\w\s()'’-]{1,40}?\s(?:is|are)\s(?:an?|the)\s)", re.IGNORECASE)
+# Words that give a reason or a purpose, for "why" questions.
+_REASON = re.compile(
+    r"\b(because|so that|in order to|designed to|to ensure|ensures?|helps?|prevents?|providing|enables?|which means)\b",
+    re.IGNORECASE,
+)
+_URL_ONLY = re.compile(r"^\S*://\S*$")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The units of one section that the answer uses, in reading order."""
+
+    section: Section
+    units: tuple[Unit, ...]
+    score: float
+
+
+def _cosines(query: Sequence[float], vectors: Sequence[Sequence[float]]) -> np.ndarray:
+    if not vectors:
+        return np.zeros(0)
+    return np.asarray(vectors, dtype=np.float32) @ np.asarray(query, dtype=np.float32)
+
+
+def overlap(question_terms: set[str], text: str) -> float:
+    """Share of the question's terms found in text: `({"sqs", "queue"}, "SQS is a queue")` -> 1.0."""
+    if not question_terms:
+        return 0.0
+    return len(question_terms & set(tokenize(text))) / len(question_terms)
+
+
+def score_units(
+    question: str, query: Sequence[float], section: Section, vectors: Sequence[tuple[int, Sequence[float]]]
+) -> list[tuple[Unit, float]]:
+    """Each unit of a section with its score: cosine to the query, plus term overlap, plus a definition bonus."""
+    units = section_units(section)
+    by_ordinal = dict(vectors)
+    known = [u for u in units if u.ordinal in by_ordinal]
+    sims = _cosines(query, [by_ordinal[u.ordinal] for u in known])
+    terms = set(tokenize(question))
+    definition = bool(_DEFINITION.search(question))
+    why = bool(_WHY.search(question))
+    scored = []
+    first = next((u.ordinal for u in known if quotable(u.text)), -1)
+    for unit, sim in zip(known, sims, strict=True):
+        if not quotable(unit.text):
+            continue
+        # Terms count in the unit or its section's title, so units of different sections compare fairly.
+        score = float(sim) + TERM_BONUS * overlap(terms, f"{section.title} {unit.text}")
+        if definition and (unit.ordinal == first or _DEFINES.match(unit.text)):
+            score += DEFINITION_BONUS
+        if why and _REASON.search(unit.text):
+            score += REASON_BONUS
+        scored.append((unit, score))
+    return scored
+
+
+def quotable(text: str) -> bool:
+    """Worth quoting in an answer: not a bare link, not a lone word. `"https://youtu.be/x"` -> False."""
+    return not _URL_ONLY.match(text.strip()) and len(text.split()) >= 2
+
+
+def _is_question(unit: Unit) -> bool:
+    return unit.text.rstrip().endswith("?")
+
+
+def pick_units(scored: list[tuple[Unit, float]]) -> tuple[tuple[Unit, ...], float]:
+    """The units to quote from one section and the section's best score.
+
+    When the best unit is a question the notes ask themselves ("How can a lambda communicate with a VPC?"),
+    the answer is the run of lines that follows it.
+    """
+    if not scored:
+        return (), 0.0
+    ordered = sorted(scored, key=lambda pair: -pair[1])
+    best_unit, best = ordered[0]
+    asked = next(((u, s) for u, s in ordered if _is_question(u)), None)
+    if asked is not None and asked[1] >= best - FAQ_MARGIN:
+        units = [u for u, _ in scored]
+        start = units.index(asked[0])
+        run = [asked[0]]
+        for unit in units[start + 1 :]:
+            if unit.line_start > run[-1].line_end + 1 or len(run) > MAX_RUN:
+                break
+            run.append(unit)
+        if len(run) > 1:
+            return tuple(run[1:]), best
+    floor = best - KEEP_MARGIN
+    chosen = [u for u, s in ordered[:MAX_UNITS] if s >= floor and not _is_question(u)] or [best_unit]
+    return tuple(sorted(chosen, key=lambda u: u.ordinal)), best
+
+
+def _title_terms(section: Section) -> set[str]:
+    return set(tokenize(section.title))
+
+
+def named_terms(question: str, section: Section, rare: Mapping[str, int]) -> set[str]:
+    """Terms of the question that name this section's subject: in its title and in few other titles.
+
+    `("How is SQS unlike SNS?", <SNS (Simple Notification Service)>)` -> `{"sns"}`
+    """
+    return {t for t in set(tokenize(question)) & _title_terms(section) if rare.get(t, 0) <= 2}
+
+
+def select_evidence(
+    question: str,
+    query: Sequence[float],
+    hits: Sequence[Hit],
+    unit_vectors: Mapping[str, Sequence[tuple[int, Sequence[float]]]],
+    title_counts: Mapping[str, int],
+    max_sections: int = 3,
+    naming: str | None = None,
+) -> list[Evidence]:
+    """The sections and units an answer is built from, best section first.
+
+    `naming` is the text whose names may pull in more sections (the question as typed, by default).
+    """
+    candidates = [h for h in hits[:CANDIDATE_SECTIONS] if h.score >= 0.5 * hits[0].score] if hits else []
+    evidence: list[Evidence] = []
+    for hit in candidates:
+        units, best = pick_units(score_units(question, query, hit.section, unit_vectors.get(hit.section.key, ())))
+        if units:
+            evidence.append(Evidence(hit.section, units, best))
+    if not evidence:
+        return []
+    primary, rest = evidence[0], evidence[1:]
+    covered = set(tokenize(primary.section.title + " " + primary.section.text))
+    chosen = [primary]
+    for ev in rest:
+        # Named: the question names this section's subject and the sections chosen so far never mention it.
+        new_name = bool(named_terms(naming or question, ev.section, title_counts) - covered)
+        if new_name and len(chosen) < max_sections:
+            chosen.append(ev)
+            covered |= set(tokenize(ev.section.title + " " + ev.section.text))
+    return chosen
+
+
+def compose(evidence: Sequence[Evidence], numbers: Mapping[str, int]) -> str:
+    """The answer text: each section's title in bold, then its units, each followed by its citation.
+
+    `[Evidence(SQS, ("Managed message queue service.",))]` -> `**SQS** — Managed message queue service. [1]`
+    """
+    parts = []
+    for ev in evidence:
+        n = numbers[ev.section.key]
+        note = " *(from a commented-out part of your notes)*" if all(u.hidden for u in ev.units) else ""
+        if len(ev.units) >= 3:
+            lines = "\n".join(f"- {_sentence(u.text)} [{n}]" for u in ev.units)
+            parts.append(f"**{ev.section.title.rstrip(' :')}**{note}\n{lines}")
+        else:
+            body = " ".join(f"{_sentence(u.text)} [{n}]" for u in ev.units)
+            parts.append(f"**{ev.section.title.rstrip(' :')}**{note} — {body}")
+    return "\n\n".join(parts)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?", ":")) else text + "."

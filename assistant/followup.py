@@ -1,0 +1,70 @@
+"""Follow-up questions -> standalone queries, without an LLM: the previous turn's topic is known."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_PRONOUN = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those)\b", re.IGNORECASE)
+# "And the Kubernetes one?", "What about SNS?", "How about in Europe?": the user swaps the subject and keeps
+# the question.
+_ELLIPSIS = re.compile(r"^\s*(and|also|what about|how about|same for|and what about|or)\b|\bones?\b", re.IGNORECASE)
+_LEADING = re.compile(r"^\s*(and what about|what about|how about|same for|and|also|or)\b[\s,]*", re.IGNORECASE)
+# Pronouns that point at no earlier noun: "Is it possible ...", "it depends", "this is".
+_DUMMY = re.compile(r"\b(is it (possible|true|worth|better|ok|okay|necessary)|it depends)\b", re.IGNORECASE)
+_FRAME = re.compile(r"^\s*((what|which|how|why|when|where|who)\b[^?]*?\b(is|are|does|do|can|should)\b)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """What the previous turn was about: its question, and the title and parent heading of what it cited."""
+
+    question: str
+    title: str = ""
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class Condensed:
+    """A question made standalone. `kind` is "none", "pronoun" or "ellipsis"."""
+
+    question: str
+    standalone: str
+    kind: str = "none"
+
+
+def refers_back(question: str) -> str:
+    """How a question leans on the previous turn: "pronoun", "ellipsis" or "none".
+
+    `"How is it different from SNS?"` -> `"pronoun"`; `"And the Kubernetes one?"` -> `"ellipsis"`
+    """
+    if _ELLIPSIS.search(question):
+        return "ellipsis"
+    if _PRONOUN.search(_DUMMY.sub("", question)):
+        return "pronoun"
+    return "none"
+
+
+def condense(question: str, topic: Topic | None) -> Condensed:
+    """Rewrite a question that refers back into one that stands alone.
+
+    With topic SQS: `"How is it different from SNS?"` -> `"How is SQS (Simple Queue Service) different from SNS?"`
+    With topic ECS in "Container Services": `"And the Kubernetes one?"` ->
+    `"What is the Kubernetes one in Container Services?"`
+    """
+    kind = refers_back(question) if topic else "none"
+    if topic is None or kind == "none":
+        return Condensed(question, question)
+    subject = topic.title or topic.question
+    if kind == "pronoun":
+        def swap(match: re.Match) -> str:
+            word = match.group(1).lower()
+            return f"{subject}'s" if word in ("its", "their") else subject
+
+        standalone = _PRONOUN.sub(swap, question, count=1)
+        return Condensed(question, standalone, kind)
+    rest = _LEADING.sub("", question).strip().rstrip("?").strip()
+    frame = _FRAME.match(topic.question)
+    head = f"{frame.group(1)} {rest}" if frame and not _FRAME.match(rest) else rest
+    where = f" in {topic.category}" if topic.category else ""
+    return Condensed(question, f"{head[:1].upper()}{head[1:]}{where}?", kind)

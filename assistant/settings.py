@@ -1,0 +1,62 @@
+"""The one settings object, built from the environment and flags in one place and passed down."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+BUNDLED_NOTES = Path(__file__).resolve().parent.parent / "corpus" / "notes"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run can be told. `llm` empty means the offline extractive answerer.
+
+    `llm` examples: `ollama:qwen2.5:3b`, `openai:gpt-4o-mini` (with `llm_base_url` for any OpenAI-compatible
+    server), `llamacpp:/models/qwen.gguf`.
+    """
+
+    notes_dir: Path = BUNDLED_NOTES
+    index_dir: Path | None = None
+    llm: str = ""
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_context_tokens: int = 4096
+    llm_timeout: float = 60.0
+    top_k: int = 5
+    model_dir: Path | None = None
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        """The index folder: given, or one per notes folder under the user's cache."""
+        if self.index_dir is not None:
+            return self.index_dir
+        notes = self.notes_dir.resolve()
+        digest = hashlib.sha1(str(notes).encode()).hexdigest()[:10]
+        return _cache_home() / "notes-assistant" / f"{notes.name or 'notes'}-{digest}"
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **flags) -> Settings:
+        """Settings from `NOTES_*` variables, then flags (None means not given)."""
+        env = os.environ if env is None else env
+        base = cls(
+            notes_dir=Path(env["NOTES_DIR"]) if env.get("NOTES_DIR") else BUNDLED_NOTES,
+            index_dir=Path(env["NOTES_INDEX_DIR"]) if env.get("NOTES_INDEX_DIR") else None,
+            llm=env.get("NOTES_LLM", ""),
+            llm_base_url=env.get("NOTES_LLM_BASE_URL") or None,
+            llm_api_key=env.get("NOTES_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
+            llm_context_tokens=int(env.get("NOTES_LLM_CONTEXT", "4096")),
+            top_k=int(env.get("NOTES_TOP_K", "5")),
+            model_dir=Path(env["NOTES_MODEL_DIR"]) if env.get("NOTES_MODEL_DIR") else None,
+        )
+        return base.with_(**flags)
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")

@@ -1,0 +1,1 @@
+"""The notes and how they are read into sections: markdown file -> sections -> chunks."""

@@ -1,0 +1,125 @@
+"""Sections -> units (sentences and list items) and chunks that fit the embedding model's window."""
+
+from __future__ import annotations
+
+import re
+
+from corpus.types import Block, Chunk, Section, Unit
+
+# all-MiniLM-L6-v2 reads 256 word pieces. `estimate_tokens` counts words and punctuation, and English words
+# average ~1.2 word pieces, so 180 estimated tokens stays inside the window with the heading path in front.
+CHUNK_TOKENS = 180
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+_LABEL_WORDS = 8
+_LONG_ITEM_WORDS = 60
+
+
+def estimate_tokens(text: str) -> int:
+    """Words and punctuation marks: `"Hello, world!"` -> 4."""
+    return len(_TOKEN.findall(text))
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of one line: `"It is fast. It scales."` -> `["It is fast.", "It scales."]`."""
+    return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
+
+
+def _is_label(line: str) -> bool:
+    """A short line that introduces the next one: `"Pros"`, `"kube-apiserver:-"`, `"Private Connectivity:"`."""
+    return len(line.split()) <= _LABEL_WORDS and not line.rstrip().endswith((".", "!"))
+
+
+def _join(label: str, line: str) -> str:
+    label = label.rstrip(" :-")
+    return f"{label}: {line}"
+
+
+def _block_pieces(block: Block) -> list[tuple[str, int, int]]:
+    """The quotable pieces of one block with their lines: a list item whole, a paragraph line by line and
+    sentence by sentence. A paragraph's text keeps its source line breaks, so line i is `line_start + i`."""
+    if block.kind == "code":
+        return []
+    lines = [line.strip() for line in block.text.split("\n")]
+    if block.kind in ("item", "row") and len(block.text.split()) <= _LONG_ITEM_WORDS:
+        text = " ".join(lines)
+        if len(lines) > 1 and _is_label(lines[0]):
+            text = _join(lines[0], " ".join(lines[1:]))
+        return [(text, block.line_start, block.line_end)]
+    pieces: list[tuple[str, int, int]] = []
+    pending, pending_line = "", 0
+    for n, line in enumerate(lines):
+        at = min(block.line_start + n, block.line_end)
+        first = at
+        if pending:
+            line, first, pending = _join(pending, line), pending_line, ""
+        if _is_label(line) and len(lines) > 1 and n + 1 < len(lines):
+            pending, pending_line = line, first
+            continue
+        pieces.extend((sentence, first, at) for sentence in split_sentences(line))
+    return pieces
+
+
+def section_units(section: Section) -> list[Unit]:
+    """Units of a section in reading order; a heading inside a comment is joined to the text it heads."""
+    units: list[Unit] = []
+    pending: Block | None = None
+    label = ""  # the short line a list hangs under, carried to its items
+    for block in section.blocks:
+        if block.kind == "heading":
+            pending = block
+            continue
+        pieces = _block_pieces(block)
+        if pending is not None and pieces:
+            text, _, end = pieces[0]
+            pieces[0] = (_join(pending.text, text), pending.line_start, end)
+        pending = None
+        context = label if block.kind == "item" else ""
+        for text, start, end in pieces:
+            units.append(Unit(section.key, len(units), text, start, end, block.hidden, context))
+        if block.kind != "item":
+            last = pieces[-1][0] if pieces else ""
+            label = last.rstrip(" :-") if last and (_is_label(last) or last.endswith(":")) else ""
+    if pending is not None:
+        units.append(Unit(section.key, len(units), pending.text, pending.line_start, pending.line_end, True))
+    return units
+
+
+def _split_long(text: str, budget: int) -> list[str]:
+    """Cut text with no sentence breaks into pieces of at most `budget` words."""
+    words = text.split()
+    return [" ".join(words[i : i + budget]) for i in range(0, len(words), budget)]
+
+
+def section_chunks(section: Section, budget: int = CHUNK_TOKENS) -> list[Chunk]:
+    """Chunks of a section, each within `budget` estimated tokens including the heading path in front of it.
+
+    Blocks are packed whole while they fit; a block too big on its own is cut at sentences, then at words.
+    """
+    head = section.breadcrumb
+    room = max(budget - estimate_tokens(head), 32)
+    pieces: list[str] = []
+    for block in section.blocks:
+        if estimate_tokens(block.text) <= room:
+            pieces.append(block.text)
+            continue
+        for sentence in (s for line in block.text.split("\n") for s in split_sentences(line)):
+            if estimate_tokens(sentence) <= room:
+                pieces.append(sentence)
+            else:
+                pieces.extend(_split_long(sentence, room // 2))
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for piece in pieces:
+        cost = estimate_tokens(piece)
+        if current and size + cost > room:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+        current.append(piece)
+        size += cost
+    if current:
+        chunks.append("\n".join(current))
+    if not chunks:
+        chunks = [""]
+    return [Chunk(section.key, n, text, f"{head}\n{text}".strip()) for n, text in enumerate(chunks)]

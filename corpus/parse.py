@@ -1,0 +1,224 @@
+"""Markdown text -> sections, with a CommonMark parser so that `#` in code or comments is never a heading."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from corpus.anchors import AnchorCounter
+from corpus.redact import redact
+from corpus.types import Block, Note, Section
+
+_COMMENT = re.compile(r"<!--(.*?)(?:-->|$)", re.DOTALL)
+_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+
+
+def _parser() -> MarkdownIt:
+    return MarkdownIt("commonmark").enable("table")
+
+
+def inline_text(token: Token) -> str:
+    """Plain text of an inline token: link text kept, markup dropped, line breaks kept.
+
+    `[DynamoDB](./DynamoDB.md) is **fast**` -> `DynamoDB is fast`
+    """
+    parts: list[str] = []
+    for child in token.children or []:
+        if child.type in ("text", "code_inline", "html_inline"):
+            parts.append(child.content if child.type != "html_inline" else _TAG.sub(" ", child.content))
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+        elif child.type == "image":
+            parts.append(child.content)
+    lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _links(token: Token) -> list[str]:
+    return [child.attrs.get("href", "") for child in token.children or [] if child.type == "link_open"]
+
+
+@dataclass
+class _Draft:
+    """A section while it is being read; frozen into a `Section` once its end is known."""
+
+    anchor: str
+    title: str
+    level: int
+    heading_path: tuple[str, ...]
+    line_start: int
+    blocks: list[Block] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    anchor_links: int = 0
+    link_lines: int = 0
+
+
+def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[str]) -> list[tuple[Block, int]]:
+    """Blocks of a run of tokens, each with the 0-based line it starts on (for ordering)."""
+    out: list[tuple[Block, int]] = []
+    items: list[list[str]] = []  # open list items, innermost last
+    item_lines: list[tuple[int, int]] = []
+    row: list[str] | None = None
+    row_line = (0, 0)
+    for i, tok in enumerate(tokens):
+        start, end = (tok.map or (0, 0))
+        start, end = start + offset, end + offset
+        if tok.type == "list_item_open":
+            items.append([])
+            item_lines.append((start, end))
+        elif tok.type == "list_item_close":
+            text = "\n".join(items.pop())
+            s, e = item_lines.pop()
+            if text:
+                out.append((Block(redact(text), "item", s + 1, max(e, s + 1), hidden), s))
+        elif tok.type == "tr_open":
+            row, row_line = [], (start, end)
+        elif tok.type == "tr_close" and row is not None:
+            text = " | ".join(cell for cell in row if cell)
+            if text:
+                out.append((Block(redact(text), "row", row_line[0] + 1, row_line[1], hidden), row_line[0]))
+            row = None
+        elif tok.type == "inline":
+            drafts_links.extend(_links(tok))
+            text = inline_text(tok)
+            if row is not None:
+                row.append(text)
+            elif items:
+                if text:
+                    items[-1].append(text)
+            elif text:
+                kind = "heading" if i > 0 and tokens[i - 1].type == "heading_open" else "paragraph"
+                out.append((Block(redact(text), kind, start + 1, max(end, start + 1), hidden), start))
+        elif tok.type in ("fence", "code_block"):
+            text = tok.content.strip("\n")
+            if text.strip():
+                out.append((Block(redact(text), "code", start + 1, max(end, start + 1), hidden), start))
+        elif tok.type == "html_block":
+            out.extend(_html_blocks(tok, offset, hidden, drafts_links))
+    return out
+
+
+def _html_blocks(tok: Token, offset: int, hidden: bool, links: list[str]) -> list[tuple[Block, int]]:
+    """An HTML block: comments are parsed as markdown and marked hidden; other tags are dropped."""
+    start = (tok.map or (0, 0))[0] + offset
+    content = tok.content
+    out: list[tuple[Block, int]] = []
+    match = _COMMENT.search(content)
+    if match is None:
+        text = " ".join(_TAG.sub(" ", content).split())
+        if text:
+            out.append((Block(redact(text), "paragraph", start + 1, start + content.count("\n"), hidden), start))
+        return out
+    before = content[: match.start()]
+    inner_offset = start + before.count("\n")
+    # The comment's body starts on the line of "<!--", so its line numbers line up with the file's.
+    out.extend(_blocks(_parser().parse(match.group(1)), inner_offset, True, links))
+    rest = content[match.end():]
+    if rest.strip():
+        rest_offset = start + content[: match.end()].count("\n")
+        out.extend(_blocks(_parser().parse(rest), rest_offset, hidden, links))
+    return out
+
+
+def _freeze(draft: _Draft, path: str, line_end: int, markdown: str) -> Section:
+    blocks = tuple(draft.blocks)
+    if not blocks:
+        kind = "empty"
+    elif draft.anchor_links >= 3 and draft.link_lines >= 0.8 * len(blocks):
+        kind = "toc"
+    else:
+        kind = "content"
+    external = ("#", "http", "mailto:")
+    notes_links = tuple(dict.fromkeys(link for link in draft.links if link and not link.startswith(external)))
+    return Section(
+        path=path,
+        anchor=draft.anchor,
+        title=draft.title,
+        level=draft.level,
+        heading_path=draft.heading_path,
+        line_start=draft.line_start,
+        line_end=max(line_end, draft.line_start),
+        blocks=blocks,
+        markdown=markdown,
+        links=notes_links,
+        kind=kind,
+    )
+
+
+def _markdown(lines: list[str], start: int, end: int) -> str:
+    """The section's source lines, comment markers removed so the hidden text shows as text."""
+    text = "\n".join(lines[start - 1 : end])
+    return redact(text.replace("<!--", "").replace("-->", "")).strip("\n")
+
+
+def parse_note(note: Note) -> list[Section]:
+    """Sections of one note, in file order.
+
+    `# AWS\\n## Databases\\n### Elasticache\\nRedis on cloud` -> sections `aws`, `databases` (empty) and
+    `elasticache` with heading path ("AWS", "Databases", "Elasticache").
+    """
+    tokens = _parser().parse(note.text)
+    lines = note.text.split("\n")
+    anchors = AnchorCounter()
+    stem = note.path.rsplit("/", 1)[-1].removesuffix(".md")
+    drafts: list[_Draft] = [_Draft("", stem, 0, (stem,), 1)]
+    stack: list[tuple[int, str]] = []
+    i = 0
+    body: list[Token] = []
+
+    def flush() -> None:
+        draft = drafts[-1]
+        blocks = _blocks(body, 0, False, draft.links)
+        draft.blocks.extend(block for block, _ in sorted(blocks, key=lambda pair: pair[1]))
+        inlines = [tok for tok in body if tok.type == "inline"]
+        draft.anchor_links += sum(1 for tok in inlines for href in _links(tok) if href.startswith("#"))
+        draft.link_lines += sum(1 for tok in inlines if _only_anchor_links(tok))
+        body.clear()
+
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.type == "heading_open" and tok.level == 0:
+            flush()
+            level = int(tok.tag[1:])
+            title = inline_text(tokens[i + 1]).replace("\n", " ")
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, title))
+            line = (tok.map or (0, 0))[0] + 1
+            drafts.append(_Draft(anchors(title), title, level, tuple(t for _, t in stack), line))
+            i += 3
+            continue
+        body.append(tok)
+        i += 1
+    flush()
+
+    sections: list[Section] = []
+    for n, draft in enumerate(drafts):
+        end = drafts[n + 1].line_start - 1 if n + 1 < len(drafts) else len(lines)
+        if n == 0 and not draft.blocks:
+            continue  # nothing before the first heading
+        while end > draft.line_start and not lines[end - 1].strip():
+            end -= 1
+        sections.append(_freeze(draft, note.path, end, _markdown(lines, draft.line_start, end)))
+    return sections
+
+
+def _only_anchor_links(token: Token) -> bool:
+    """True for an inline that holds nothing but links to anchors (a table-of-contents line)."""
+    children = token.children or []
+    hrefs = [c.attrs.get("href", "") for c in children if c.type == "link_open"]
+    if not hrefs or not all(str(h).startswith("#") for h in hrefs):
+        return False
+    depth, outside = 0, ""
+    for child in children:
+        if child.type == "link_open":
+            depth += 1
+        elif child.type == "link_close":
+            depth -= 1
+        elif depth == 0 and child.type == "text":
+            outside += child.content
+    return not outside.strip(" -*|:")
+

@@ -1,0 +1,1 @@
+"""Embedding, Chroma and retrieval: chunks in, ranked sections out."""

