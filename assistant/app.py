@@ -69,13 +69,13 @@ def make_assistant(settings: Settings, index: ChromaIndex, embeddings: Embedding
     return NotesAssistant(HybridSearch(index, embeddings), settings.top_k, llm)
 
 
-def make_llm_answerer(settings: Settings, say: Say):
+def make_llm_answerer(settings: Settings, embeddings: Embeddings):
     """The LLM answerer the settings name, or None for the extractive default."""
     if not settings.llm:
         return None
     from assistant.llm import LLMAnswerer, get_chat_model
 
-    return LLMAnswerer(get_chat_model(settings), settings.llm, settings.llm_context_tokens)
+    return LLMAnswerer(get_chat_model(settings), settings.llm, settings.llm_context_tokens, embeddings)
 
 
 def build(
@@ -94,5 +94,5 @@ def build(
     if sync:
         sections, warnings = read_sections(settings.notes_dir)
         report = index.sync(sections, warnings, progress)
-    llm = llm if llm is not None else make_llm_answerer(settings, say)
+    llm = llm if llm is not None else make_llm_answerer(settings, embeddings)
     return App(settings, embeddings, index, make_assistant(settings, index, embeddings, llm), report, warnings)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from langchain_core.runnables import RunnableLambda
 
-from assistant.extractive import compose, select_evidence
+from assistant.extractive import Evidence, compose, select_evidence
 from assistant.followup import Condensed, Topic, condense
 from assistant.questions import clean_history, clean_question
 from assistant.refusal import judge
@@ -144,13 +144,16 @@ class NotesAssistant:
         )
         if not evidence:
             return self._refusal(found, "no sentence in the closest notes answers it")
+        text, citations = _extractive(evidence)
         if self.llm is not None:
-            return self.llm.stream(found, evidence, self._finish)
-        numbers = {ev.section.key: n for n, ev in enumerate(evidence, start=1)}
-        text = compose(evidence, numbers)
-        citations = tuple(
-            citation(numbers[ev.section.key], ev.section, [u.text for u in ev.units], ev.score) for ev in evidence
-        )
+            return self.llm.stream(
+                found,
+                fallback=lambda: (text, citations),
+                finish=self._finish,
+                unit_vectors=self.search.index.unit_vectors,
+                citation=citation,
+                refuse=lambda: self._refusal(found, "the LLM found no answer in the closest notes").answer,
+            )
         return AnswerStream(
             _words(text), lambda: self._finish(found, text, citations, refused=False, answerer=EXTRACTIVE)
         )
@@ -191,6 +194,15 @@ class NotesAssistant:
             dropped=dropped,
             seconds=time.perf_counter() - found.started,
         )
+
+
+def _extractive(evidence: Sequence[Evidence]) -> tuple[str, tuple[Citation, ...]]:
+    """The extractive answer's text and its citations, numbered in order."""
+    numbers = {ev.section.key: n for n, ev in enumerate(evidence, start=1)}
+    citations = tuple(
+        citation(numbers[ev.section.key], ev.section, [u.text for u in ev.units], ev.score) for ev in evidence
+    )
+    return compose(evidence, numbers), citations
 
 
 def _fuse(first: Retrieval, second: Retrieval) -> Retrieval:

@@ -1,0 +1,133 @@
+"""BM25 keyword ranking and rank fusion: pure functions checked against worked examples and the formulas."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from index.fusion import normalize, ranks, reciprocal_rank_fusion
+from index.keyword import BM25, stem, tokenize
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("queries", "query"),  # docstring example
+        ("instances", "instance"),  # docstring example
+        ("queues", "queue"),
+        ("addresses", "address"),  # -sses loses only "es"
+        ("class", "class"),  # -ss is not a plural
+        ("status", "status"),  # -us is not a plural
+        ("analysis", "analysis"),  # -is is not a plural
+        ("aws", "aws"),  # three letters or fewer are left alone: "aws" is not the plural of "aw"
+        ("ies", "ies"),
+        ("2024", "2024"),
+        ("lambda", "lambda"),
+    ],
+)
+def test_stem(word, expected):
+    """Plurals meet singulars; short words, numbers and -ss/-us/-is endings are kept."""
+    assert stem(word) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Route53 queries", ["route53", "route", "53", "query"]),  # docstring example
+        ("What is the SQS queue?", ["sqs", "queue"]),  # stopwords and punctuation dropped
+        ("EC2 instances", ["ec2", "ec", "instance"]),  # a one-character part ("2") is not a term
+        ("S3 vs EBS", ["s3", "ebs"]),  # "vs" is a stopword; "s3" has no part longer than one character
+        ("kube-proxy", ["kube", "proxy"]),  # a hyphen splits words
+        ("", []),
+    ],
+)
+def test_tokenize(text, expected):
+    """Lower-cased, stemmed content words, with joined names split into their parts too."""
+    assert tokenize(text) == expected
+
+
+def bm25_term(tf: int, df: int, n: int, length: int, avg: float, k1: float = 1.2, b: float = 0.75) -> float:
+    """Okapi BM25 for one term, written out from the textbook formula."""
+    idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg))
+
+
+def test_bm25_two_document_corpus_by_hand():
+    """Scores of a 2-document corpus, computed by hand."""
+    docs = [["queue", "message", "queue"], ["email", "message"]]
+    bm25 = BM25(docs)
+    avg = (3 + 2) / 2
+    # "queue": in doc 0 only, twice. idf = ln(1 + 1.5/1.5) = ln 2; norm = 1.2 * (0.25 + 0.75 * 3/2.5) = 1.38.
+    assert bm25.scores(["queue"]) == {0: pytest.approx(math.log(2) * 2 * 2.2 / (2 + 1.38))}
+    assert bm25.scores(["queue"])[0] == pytest.approx(bm25_term(2, 1, 2, 3, avg))
+    # "message": in both. idf = ln(1 + 0.5/2.5) = ln 1.2; the shorter doc 1 scores higher.
+    message = bm25.scores(["message"])
+    assert message == {
+        0: pytest.approx(math.log(1.2) * 2.2 / (1 + 1.38)),
+        1: pytest.approx(math.log(1.2) * 2.2 / (1 + 1.2 * (0.25 + 0.75 * 2 / 2.5))),
+    }
+    assert message[1] > message[0]
+    # Scores of several terms add up per document.
+    both = bm25.scores(["queue", "email"])
+    assert both == {0: pytest.approx(bm25_term(2, 1, 2, 3, avg)), 1: pytest.approx(bm25_term(1, 1, 2, 2, avg))}
+
+
+def test_bm25_term_once_in_average_document_scores_idf():
+    """The docstring's claim: a term found once in a document of average length scores exactly its idf."""
+    bm25 = BM25([["alpha", "beta"], ["gamma", "delta"], ["alpha", "gamma"]])
+    idf = math.log(1 + (3 - 2 + 0.5) / (2 + 0.5))
+    assert bm25.idf["alpha"] == pytest.approx(idf)
+    assert bm25.scores(["alpha"]) == {0: pytest.approx(idf), 2: pytest.approx(idf)}
+
+
+def test_bm25_query_edge_cases():
+    """Unknown terms score nothing, a repeated query term counts once, an empty corpus finds nothing."""
+    bm25 = BM25([["queue", "message"], ["email"]])
+    assert bm25.scores(["nothing"]) == {}
+    assert bm25.scores([]) == {}
+    assert bm25.scores(["queue", "queue"]) == bm25.scores(["queue"])
+    assert "queue" in bm25
+    assert "nothing" not in bm25
+    assert BM25([]).scores(["queue"]) == {}
+
+
+def test_bm25_rare_term_outweighs_common_term():
+    """A term in one document of ten is worth more than one in every document (the point of idf)."""
+    docs = [["rare", "filler"], ["common", "filler"]] + [["common", "other"]] * 8
+    bm25 = BM25(docs)
+    assert bm25.idf["rare"] > bm25.idf["common"] > 0
+    scores = bm25.scores(["common", "rare"])
+    assert scores[0] > scores[1]
+
+
+def test_normalize():
+    """Best becomes 1, the rest in proportion; nothing positive means all zero."""
+    assert normalize({"a": 4, "b": 1}) == {"a": 1.0, "b": 0.25}
+    assert normalize({}) == {}
+    assert normalize({"a": 0.0, "b": 0.0}) == {"a": 0.0, "b": 0.0}
+    assert normalize({"a": -1.0, "b": -3.0}) == {"a": 0.0, "b": 0.0}
+
+
+def test_ranks_best_first_ties_by_key():
+    """1-based ranks, best first; equal scores are ordered by key so results are repeatable."""
+    assert ranks({"a": 0.2, "b": 0.9}) == {"b": 1, "a": 2}
+    assert ranks({"z": 1.0, "y": 1.0, "x": 0.5}) == {"y": 1, "z": 2, "x": 3}
+
+
+def test_reciprocal_rank_fusion():
+    """The docstring example, the default k, and weights."""
+    assert reciprocal_rank_fusion([({"a": 9, "b": 1}, 1.0), ({"b": 5}, 1.0)], k=0) == {
+        "a": pytest.approx(1.0),
+        "b": pytest.approx(1.5),
+    }
+    assert reciprocal_rank_fusion([({"a": 9, "b": 1}, 1.0), ({"b": 5}, 1.0)]) == {
+        "a": pytest.approx(1 / 61),
+        "b": pytest.approx(1 / 62 + 1 / 61),
+    }
+    weighted = reciprocal_rank_fusion([({"a": 2, "b": 1}, 2.0), ({"b": 2, "a": 1}, 1.0)], k=0)
+    assert weighted == {"a": pytest.approx(2 / 1 + 1 / 2), "b": pytest.approx(2 / 2 + 1 / 1)}
+    # Only ranks count, not raw scores: rescaling a list changes nothing.
+    big, small = {"a": 900, "b": 100}, {"a": 0.9, "b": 0.1}
+    assert reciprocal_rank_fusion([(big, 1.0)]) == reciprocal_rank_fusion([(small, 1.0)])
+    assert reciprocal_rank_fusion([]) == {}
