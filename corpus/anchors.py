@@ -23,9 +23,14 @@ class AnchorCounter:
 
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
+        self._used: set[str] = set()
 
     def __call__(self, heading: str) -> str:
-        base = slugify(heading)
-        count = self._seen.get(base, 0)
-        self._seen[base] = count + 1
-        return base if count == 0 else f"{base}-{count}"
+        """`Foo`, `Foo`, `Foo-1` -> `foo`, `foo-1`, `foo-1-1` (the third may not take the second's anchor)."""
+        anchor = base = slugify(heading)
+        while anchor in self._used:
+            count = self._seen.get(base, 0) + 1
+            self._seen[base] = count
+            anchor = f"{base}-{count}"
+        self._used.add(anchor)
+        return anchor

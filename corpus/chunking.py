@@ -16,8 +16,11 @@ _LONG_ITEM_WORDS = 60
 
 
 def estimate_tokens(text: str) -> int:
-    """Words and punctuation marks: `"Hello, world!"` -> 4."""
-    return len(_TOKEN.findall(text))
+    """Words and punctuation marks, a long word counting one per 8 characters: `"Hello, world!"` -> 4.
+
+    Word pieces split rare long strings (hashes, base64) finely, so those must not count as one token.
+    """
+    return sum(-(-len(tok) // 8) if tok[0].isalnum() or tok[0] == "_" else 1 for tok in _TOKEN.findall(text))
 
 
 def split_sentences(text: str) -> list[str]:
@@ -86,9 +89,31 @@ def section_units(section: Section) -> list[Unit]:
 
 
 def _split_long(text: str, budget: int) -> list[str]:
-    """Cut text with no sentence breaks into pieces of at most `budget` words."""
-    words = text.split()
-    return [" ".join(words[i : i + budget]) for i in range(0, len(words), budget)]
+    """Cut text with no sentence breaks into pieces of at most `budget` estimated tokens.
+
+    Words are packed while they fit; a single word over budget (a long URL) is cut into character runs.
+    """
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for word in text.split():
+        cost = estimate_tokens(word)
+        if cost > budget:
+            # Punctuation-dense words cost about one token per 2 characters; cut well inside that.
+            step = max(budget, 8)
+            parts = [word[i : i + step] for i in range(0, len(word), step)]
+        else:
+            parts = [word]
+        for part in parts:
+            cost = estimate_tokens(part)
+            if current and size + cost > budget:
+                pieces.append(" ".join(current))
+                current, size = [], 0
+            current.append(part)
+            size += cost
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
 
 
 def section_chunks(section: Section, budget: int = CHUNK_TOKENS) -> list[Chunk]:
@@ -107,7 +132,7 @@ def section_chunks(section: Section, budget: int = CHUNK_TOKENS) -> list[Chunk]:
             if estimate_tokens(sentence) <= room:
                 pieces.append(sentence)
             else:
-                pieces.extend(_split_long(sentence, room // 2))
+                pieces.extend(_split_long(sentence, room))
     chunks: list[str] = []
     current: list[str] = []
     size = 0

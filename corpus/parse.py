@@ -20,6 +20,22 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark").enable("table")
 
 
+def _inline_comments(token: Token) -> list[str]:
+    """Texts of HTML comments inside an inline: `see <!-- old idea --> here` -> `["old idea"]`."""
+    found = []
+    for child in token.children or []:
+        if child.type == "html_inline" and child.content.startswith("<!--"):
+            text = " ".join(child.content.removeprefix("<!--").removesuffix("-->").split())
+            if text:
+                found.append(text)
+    return found
+
+
+def heading_text(token: Token) -> str:
+    """A heading's text with its spacing as typed, which GitHub's anchors keep: `Foo  Bar` -> `foo--bar`."""
+    return "".join(c.content for c in token.children or [] if c.type in ("text", "code_inline")).strip()
+
+
 def inline_text(token: Token) -> str:
     """Plain text of an inline token: link text kept, markup dropped, line breaks kept.
 
@@ -27,8 +43,10 @@ def inline_text(token: Token) -> str:
     """
     parts: list[str] = []
     for child in token.children or []:
-        if child.type in ("text", "code_inline", "html_inline"):
-            parts.append(child.content if child.type != "html_inline" else _TAG.sub(" ", child.content))
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type == "html_inline" and not child.content.startswith("<!--"):
+            parts.append(_TAG.sub(" ", child.content))
         elif child.type in ("softbreak", "hardbreak"):
             parts.append("\n")
         elif child.type == "image":
@@ -68,12 +86,12 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
         start, end = start + offset, end + offset
         if tok.type == "list_item_open":
             items.append([])
-            item_lines.append((start, end))
+            item_lines.append((start, start + 1))
         elif tok.type == "list_item_close":
             text = "\n".join(items.pop())
             s, e = item_lines.pop()
             if text:
-                out.append((Block(redact(text), "item", s + 1, max(e, s + 1), hidden), s))
+                out.append((Block(redact(text), "item", s + 1, e, hidden), s))
         elif tok.type == "tr_open":
             row, row_line = [], (start, end)
         elif tok.type == "tr_close" and row is not None:
@@ -84,9 +102,14 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
         elif tok.type == "inline":
             drafts_links.extend(_links(tok))
             text = inline_text(tok)
+            # A comment inside a paragraph is commented-out text too: searchable, shown as hidden.
+            for comment in _inline_comments(tok):
+                out.append((Block(redact(comment), "paragraph", start + 1, max(end, start + 1), True), start))
             if row is not None:
                 row.append(text)
             elif items:
+                # An item ends on its last line of text, not on the blank line a loose list puts after it.
+                item_lines[-1] = (item_lines[-1][0], max(item_lines[-1][1], end))
                 if text:
                     items[-1].append(text)
             elif text:
@@ -184,11 +207,12 @@ def parse_note(note: Note) -> list[Section]:
             flush()
             level = int(tok.tag[1:])
             title = inline_text(tokens[i + 1]).replace("\n", " ")
+            anchor = anchors(heading_text(tokens[i + 1]) or title)
             while stack and stack[-1][0] >= level:
                 stack.pop()
             stack.append((level, title))
             line = (tok.map or (0, 0))[0] + 1
-            drafts.append(_Draft(anchors(title), title, level, tuple(t for _, t in stack), line))
+            drafts.append(_Draft(anchor, title, level, tuple(t for _, t in stack), line))
             i += 3
             continue
         body.append(tok)

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -58,8 +59,13 @@ class Manifest:
 
 
 def section_hash(section: Section, model_id: str) -> str:
-    """Changes whenever anything the index stores about the section changes, the embedding model included."""
-    payload = json.dumps(asdict(section), sort_keys=True, ensure_ascii=False)
+    """Changes whenever what gets embedded for the section changes, the embedding model included.
+
+    Line numbers are left out on purpose: a line added above a section moves it without changing its text,
+    and must not cost a re-embedding (the manifest carries the new line numbers).
+    """
+    blocks = [(b.text, b.kind, b.hidden) for b in section.blocks]
+    payload = json.dumps([section.key, section.heading_path, section.kind, blocks], ensure_ascii=False)
     return hashlib.sha1(f"{FORMAT}\n{model_id}\n{payload}".encode()).hexdigest()[:20]
 
 
@@ -146,10 +152,19 @@ class ChromaIndex:
         started = time.perf_counter()
         old = self.manifest.hashes if self.manifest and self.manifest.model_id == self.model_id else {}
         new = {section.key: section_hash(section, self.model_id) for section in sections}
-        present = {meta["hash"] for meta in self.chunks.get(include=["metadatas"])["metadatas"]}
-        todo = [s for s in sections if s.indexable and new[s.key] not in present]
-        chunks = [(s, c) for s in todo for c in section_chunks(s)]
-        units = [(s, u) for s in todo for u in section_units(s)]
+        # A section is present only with all its rows: a run that died between batches left some out.
+        have_chunks = Counter(meta["hash"] for meta in self.chunks.get(include=["metadatas"])["metadatas"])
+        have_units = Counter(meta["hash"] for meta in self.units.get(include=["metadatas"])["metadatas"])
+        todo, chunks, units = [], [], []
+        for s in sections:
+            if not s.indexable:
+                continue
+            its_chunks, its_units = section_chunks(s), section_units(s)
+            h = new[s.key]
+            if have_chunks[h] != len(its_chunks) or have_units[h] != len(its_units):
+                todo.append(s)
+                chunks += [(s, c) for c in its_chunks]
+                units += [(s, u) for u in its_units]
         total, done = len(chunks) + len(units), 0
         if progress:
             progress(0, total)
@@ -250,6 +265,11 @@ def _batches(items: list, size: int = BATCH) -> Iterable[list]:
 
 def move_aside(index_dir: Path) -> Path:
     """Move a damaged index out of the way (kept for inspection) and return where it went."""
-    target = index_dir.with_name(f"{index_dir.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = index_dir.with_name(f"{index_dir.name}.damaged-{stamp}")
+    n = 1
+    while target.exists():  # a second damage within the same second
+        target = index_dir.with_name(f"{index_dir.name}.damaged-{stamp}-{n}")
+        n += 1
     shutil.move(str(index_dir), target)
     return target

@@ -100,11 +100,6 @@ def test_long_section_is_split_within_budget_keeping_every_word(layout):
     assert found == words
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: section_chunks cuts a sentence-free line into pieces of room // 2 *words* (_split_long), but a "
-    "word like a URL is many estimated tokens, so a chunk of pasted links is ~10x CHUNK_TOKENS",
-)
 def test_line_of_links_is_split_within_budget():
     """A pasted line of URLs (no sentence breaks, punctuation-dense words) still fits the model."""
     links = " ".join(f"https://docs.aws.amazon.com/vpc/latest/page-{i}.html" for i in range(300))
@@ -145,16 +140,11 @@ def test_units_are_ordered_and_within_the_section():
         starts = [u.line_start for u in units]
         assert starts == sorted(starts), section.anchor
         for unit in units:
-            # line_end is checked in test_unit_lines_stay_inside_section (xfail: loose list items overrun).
+            # line_end is checked in test_unit_lines_stay_inside_section.
             assert section.line_start <= unit.line_start <= section.line_end, unit
             assert unit.line_start <= unit.line_end, unit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a loose list item's Block.line_end (corpus/parse.py _blocks, from markdown-it's item map) includes "
-    "the blank lines after it, so the VPC 'Peering' unit ends on line 196, past its section's end (194)",
-)
 def test_unit_lines_stay_inside_section():
     """A unit is cited to lines of its own section, never to blank lines past the section's end."""
     for section in AWS_SECTIONS.values():

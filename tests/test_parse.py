@@ -126,10 +126,6 @@ def test_duplicate_headings_get_numbered_anchors():
     assert [s.text for s in sections[1:4]] == ["one", "two", "three"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: AnchorCounter hands out 'foo-1' twice for headings Foo, Foo, Foo-1 (GitHub gives foo-1-1)",
-)
 def test_numbered_anchor_does_not_collide_with_literal_heading():
     """A heading whose own slug equals an earlier generated `-1` anchor must still get a unique anchor."""
     text = "# Foo\na\n# Foo\nb\n# Foo-1\nc\n"
@@ -138,11 +134,6 @@ def test_numbered_anchor_does_not_collide_with_literal_heading():
     assert anchors == ["foo", "foo-1", "foo-1-1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_note collapses inner whitespace of a heading before slugify: '## Foo  Bar' -> 'foo-bar', "
-    "but GitHub (and ../shared/eval/README.md: every space turned into '-') give 'foo--bar'",
-)
 def test_anchor_keeps_double_inner_space():
     """Each inner space becomes a hyphen, so two spaces give two hyphens, as `slugify` itself does."""
     assert slugify("Foo  Bar") == "foo--bar"  # the rule, applied to the raw heading text
@@ -279,11 +270,6 @@ def test_secrets_are_masked_in_text_and_markdown(body):
     assert sections[1].text == "plain"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an inline HTML comment ('see <!-- old idea --> here') stays in the block text with its markers "
-    "and is not marked hidden; inline_text keeps html_inline comments because _TAG only matches tags",
-)
 def test_inline_comment_is_hidden_not_shown_with_markers():
     """Text commented out inside a paragraph is not shown as visible text with `<!--` markers."""
     [section] = parse_note(Note("n.md", "# T\nsee <!-- old idea --> here\n"))
@@ -291,11 +277,6 @@ def test_inline_comment_is_hidden_not_shown_with_markers():
     assert all(b.hidden for b in section.blocks if "old idea" in b.text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: corpus/parse.py _blocks takes a list item's line_end from markdown-it's item map, which in a "
-    "loose list (items separated by blank lines) includes the blank line after the item: '- a' on line 2 -> (2, 3)",
-)
 def test_loose_list_item_lines_end_on_its_text():
     """An item's lines are the lines of its text, as an editor highlights them, not the blank line after."""
     [section] = parse_note(Note("n.md", "# T\n- a\n\n- b\n\n- c\n\ntext\n"))

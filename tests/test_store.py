@@ -112,12 +112,6 @@ def test_editing_one_section_embeds_only_it(index, letters):
     assert top_key(index, letters, "Bravo beans and barley") == bravo.key
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: index/store.py section_hash hashes asdict(section) including line_start/line_end, so a line "
-    "added to one section re-embeds every later section of the note though their text is unchanged "
-    "(the module docstring promises 'unchanged text is never re-embedded')",
-)
 def test_inserting_a_line_does_not_reembed_later_sections(index, letters):
     """Adding a line to the first section moves the others down but does not change what they say."""
     index.sync(sections())
@@ -200,13 +194,7 @@ class FailingEmbeddings(LetterEmbeddings):
         pytest.param(1, id="dies-embedding-chunks"),
         pytest.param(
             2,
-            id="dies-embedding-units",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: index/store.py ChromaIndex.sync decides what to embed from the hashes present in the "
-                "chunks collection only; a run that died after adding a changed section's chunks but before its "
-                "units makes the next sync skip that section (0 embedded) and it is left with no units",
-            ),
+            id="dies-embedding-units"
         ),
     ],
 )
@@ -299,12 +287,6 @@ def test_damaged_index_is_moved_aside_and_rebuilt(tmp_path, letters, damage):
     assert top_key(app.index, letters, "Bravo brings bread and butter") == "farm.md#bravo"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: index/store.py move_aside names the aside folder by the second only; when that folder exists "
-    "(a second damage in the same second) shutil.move nests the index inside it, and the message names the "
-    "wrong folder (a third damage in that second raises shutil.Error)",
-)
 def test_damage_aside_never_lands_inside_an_earlier_aside(tmp_path, letters):
     """Each damaged index gets a folder of its own, and the message names the folder that holds it."""
     notes = tmp_path / "notes"
