@@ -124,8 +124,10 @@ class NotesAssistant:
     def _retrieve(self, step: dict) -> Found:
         condensed: Condensed = step["condensed"]
         retrieval = self.search.search(condensed.standalone, max(self.top_k, 10))
-        if condensed.kind != "none":
-            # A follow-up is judged on both readings: sections that fit the question as typed and as rewritten.
+        if condensed.kind == "ellipsis":
+            # "And the Kubernetes one?" names the new subject itself; the rewrite only adds the category. Both
+            # readings are fused so neither the category nor the old subject can take over. A pronoun
+            # follow-up, by contrast, says nothing without its rewrite.
             plain = self.search.search(condensed.question, max(self.top_k, 10))
             retrieval = _fuse(retrieval, plain)
         return Found(condensed, retrieval, step["started"])
@@ -136,7 +138,7 @@ class NotesAssistant:
         verdict = judge(question, hits, self.vocabulary)
         if verdict.refused:
             return self._refusal(found, verdict.reason)
-        unit_vectors = self.search.index.unit_vectors([h.section.key for h in hits[:4]])
+        unit_vectors = self.search.index.unit_vectors([h.section.key for h in hits])
         # A pronoun follow-up names its subject only once rewritten; an ellipsis adds a category, not a name.
         naming = question if found.condensed.kind == "pronoun" else found.condensed.question
         evidence = select_evidence(

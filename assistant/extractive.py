@@ -144,14 +144,21 @@ def select_evidence(
     hits: Sequence[Hit],
     unit_vectors: Mapping[str, Sequence[tuple[int, Sequence[float]]]],
     title_counts: Mapping[str, int],
-    max_sections: int = 3,
+    max_sections: int = 5,
     naming: str | None = None,
 ) -> list[Evidence]:
     """The sections and units an answer is built from, best section first.
 
     `naming` is the text whose names may pull in more sections (the question as typed, by default).
     """
-    candidates = [h for h in hits[:CANDIDATE_SECTIONS] if h.score >= 0.5 * hits[0].score] if hits else []
+    named_text = naming or question
+    # Near the top, or named by the question anywhere in the hits ("compare EC2, ECS, EKS and Lambda").
+    candidates = [
+        h
+        for rank, h in enumerate(hits)
+        if (rank < CANDIDATE_SECTIONS and h.score >= 0.5 * hits[0].score)
+        or (rank > 0 and named_terms(named_text, h.section, title_counts))
+    ]
     evidence: list[Evidence] = []
     for hit in candidates:
         units, best = pick_units(score_units(question, query, hit.section, unit_vectors.get(hit.section.key, ())))
@@ -164,7 +171,7 @@ def select_evidence(
     chosen = [primary]
     for ev in rest:
         # Named: the question names this section's subject and the sections chosen so far never mention it.
-        new_name = bool(named_terms(naming or question, ev.section, title_counts) - covered)
+        new_name = bool(named_terms(named_text, ev.section, title_counts) - covered)
         if new_name and len(chosen) < max_sections:
             chosen.append(ev)
             covered |= set(tokenize(ev.section.title + " " + ev.section.text))

@@ -1,0 +1,143 @@
+"""Saying no: which words of a question name things, which of those the notes never mention, and the verdict.
+
+Pure: the verdict is judged on hand-made hits, with similarities placed relative to the calibrated thresholds
+so the tests hold when the thresholds are re-calibrated.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.refusal import FLOOR, STRONG, judge, named_terms, unknown_names
+from corpus.types import Block, Section
+from index.keyword import tokenize
+from index.retrieve import Hit
+
+NOTES_TEXT = (
+    "SQS is a managed message queue. SNS sends notifications. AWS Lambda runs code. Route53 is DNS. m5 instances"
+)
+VOCABULARY = set(tokenize(NOTES_TEXT))
+
+
+def section(anchor: str, title: str, text: str) -> Section:
+    return Section(
+        path="aws.md",
+        anchor=anchor,
+        title=title,
+        level=3,
+        heading_path=("AWS", "Messaging", title),
+        line_start=10,
+        line_end=11,
+        blocks=(Block(text, "paragraph", 11, 11),),
+        markdown=f"### {title}\n{text}",
+    )
+
+
+SQS = section("sqs", "SQS", "SQS is a managed message queue.")
+SNS = section("sns", "SNS", "SNS sends notifications.")
+LAMBDA = section("lambda", "Lambda", "AWS Lambda runs code.")
+
+
+def hits(*dense: float) -> list[Hit]:
+    sections = [SQS, SNS, LAMBDA, SQS]
+    return [
+        Hit(s, score=2.0 - i * 0.1, dense=d, keyword=0.0)
+        for i, (s, d) in enumerate(zip(sections[: len(dense)], dense, strict=True))
+    ]
+
+
+MEDIUM = (FLOOR + STRONG) / 2
+LOW = FLOOR - 0.1
+HIGH = min(1.0, STRONG + 0.1)
+
+
+# named_terms
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("What is AWS Glue used for?", ["AWS", "Glue"]),  # docstring
+        ("cost of an m5.large?", ["m5.large"]),  # docstring
+        ("SQS or SNS for fan-out?", ["SQS", "SNS"]),  # an acronym counts even as the first word
+        ("Kubernetes pods restart why", []),  # a capital first word is only the start of a sentence
+        ("how do i set up route53 health checks", ["route53"]),  # letters mixed with digits; "i" is no name
+        ("What Is The Best Region?", ["Best", "Region"]),  # capitalized stop and question words are not names
+        ("what is a queue", []),
+        ("Does EC2 support IPv6?", ["EC2", "IPv6"]),
+    ],
+)
+def test_named_terms(question, names):
+    assert named_terms(question) == names
+
+
+# unknown_names
+
+
+def test_unknown_names_against_a_small_vocabulary():
+    assert unknown_names("What is AWS Glue used for?", VOCABULARY) == ["Glue"]
+    assert unknown_names("How is SQS different from SNS?", VOCABULARY) == []
+    assert unknown_names("How do I configure Amazon Kinesis Firehose?", VOCABULARY) == ["Amazon", "Kinesis", "Firehose"]
+
+
+def test_unknown_names_matches_names_through_the_tokenizer():
+    """Names meet the vocabulary as the keyword index sees them: lower-cased and stemmed."""
+    assert unknown_names("Which Queues does SQS offer?", VOCABULARY) == []
+    assert unknown_names("Is an m5.large enough?", VOCABULARY) == []
+    assert unknown_names("Is an r7g.large enough?", VOCABULARY) == ["r7g.large"]
+
+
+def test_unknown_names_with_empty_vocabulary_lists_every_name():
+    assert unknown_names("What is AWS Glue used for?", set()) == ["AWS", "Glue"]
+
+
+def test_question_without_names_has_no_unknown_names():
+    assert unknown_names("how do i decouple two services", set()) == []
+
+
+# judge
+
+
+def test_no_hits_is_refused():
+    verdict = judge("What is SQS?", [], VOCABULARY)
+    assert verdict.refused
+    assert "nothing" in verdict.reason
+
+
+def test_low_similarity_is_refused():
+    verdict = judge("What is SQS?", hits(LOW, LOW - 0.05, LOW - 0.1), VOCABULARY)
+    assert verdict.refused
+    assert "weak match" in verdict.reason
+    assert verdict.unknown == ()
+
+
+def test_unknown_name_with_medium_similarity_is_refused():
+    verdict = judge("What is AWS Glue used for?", hits(MEDIUM, LOW), VOCABULARY)
+    assert verdict.refused
+    assert verdict.unknown == ("Glue",)
+    assert "Glue" in verdict.reason
+
+
+def test_unknown_name_with_strong_similarity_is_answered():
+    """A paraphrase can name things its answer does not: a strong match wins over the unknown name."""
+    verdict = judge("Is Amazon's queue product SQS good for fan-out?", hits(HIGH, MEDIUM), VOCABULARY)
+    assert not verdict.refused
+    assert verdict.reason == ""
+
+
+def test_known_names_with_medium_similarity_are_answered():
+    verdict = judge("How is SQS different from SNS?", hits(MEDIUM, MEDIUM - 0.05), VOCABULARY)
+    assert not verdict.refused
+
+
+def test_best_similarity_of_the_top_three_counts():
+    """The strongest of the first three hits decides, wherever it ranks among them."""
+    assert not judge("How is SQS different from SNS?", hits(LOW, LOW, MEDIUM), VOCABULARY).refused
+
+
+def test_similarity_below_the_top_three_does_not_count():
+    assert judge("How is SQS different from SNS?", hits(LOW, LOW, LOW, HIGH), VOCABULARY).refused
+
+
+def test_floor_and_strong_are_ordered():
+    assert 0.0 < FLOOR < STRONG < 1.0
