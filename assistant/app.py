@@ -93,6 +93,8 @@ def build(
     report, warnings = None, ()
     if sync:
         sections, warnings = read_sections(settings.notes_dir)
+        if index.manifest is None:
+            say(f"no index yet for {settings.notes_dir}: building it in {settings.resolved_index_dir}")
         report = index.sync(sections, warnings, progress)
     llm = llm if llm is not None else make_llm_answerer(settings, embeddings)
     return App(settings, embeddings, index, make_assistant(settings, index, embeddings, llm), report, warnings)

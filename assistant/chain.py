@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from langchain_core.runnables import RunnableLambda
 
-from assistant.extractive import Evidence, compose, select_evidence
+from assistant.extractive import Evidence, compose, select_evidence, split_question
 from assistant.followup import Condensed, Topic, condense
 from assistant.questions import clean_history, clean_question
 from assistant.refusal import judge
@@ -141,8 +141,16 @@ class NotesAssistant:
         unit_vectors = self.search.index.unit_vectors([h.section.key for h in hits])
         # A pronoun follow-up names its subject only once rewritten; an ellipsis adds a category, not a name.
         naming = question if found.condensed.kind == "pronoun" else found.condensed.question
+        parts = split_question(question)
+        part_vectors = self.search.embeddings.embed_documents(parts) if len(parts) > 1 else []
         evidence = select_evidence(
-            question, found.retrieval.vector, hits, unit_vectors, self.title_counts, naming=naming
+            question,
+            found.retrieval.vector,
+            hits,
+            unit_vectors,
+            self.title_counts,
+            naming=naming,
+            parts=list(zip(parts, part_vectors, strict=False)),
         )
         if not evidence:
             return self._refusal(found, "no sentence in the closest notes answers it")

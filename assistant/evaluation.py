@@ -46,20 +46,33 @@ def load_cases(path: Path) -> list[Case]:
             continue
         try:
             row = json.loads(line)
+            if not isinstance(row, dict):
+                raise TypeError(f"a JSON {type(row).__name__}, not an object")
             cases.append(
                 Case(
                     id=str(row.get("id", n)),
                     question=row["question"],
                     history=tuple(row.get("history") or ()),
-                    gold=tuple(row.get("gold") or ()),
-                    keywords=tuple(row.get("keywords") or ()),
+                    gold=_strings(row.get("gold")),
+                    keywords=_strings(row.get("keywords")),
                     answerable=bool(row.get("answerable", True)),
-                    forbidden=tuple(row.get("forbidden") or ()),
+                    forbidden=_strings(row.get("forbidden")),
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise EvalFileError(f"{path}:{n}: not a question object ({err})") from err
     return cases
+
+
+def _strings(value) -> tuple[str, ...]:
+    """A list of strings from a field: one string is a list of one (`"sqs"` -> `("sqs",)`, not its letters)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TypeError(f"expected a list of strings, got {value!r}")
 
 
 def is_gold(key: str, anchor: str, gold: Iterable[str]) -> bool:

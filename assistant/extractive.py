@@ -41,6 +41,35 @@ _REASON = re.compile(
     re.IGNORECASE,
 )
 _URL_ONLY = re.compile(r"^\S*://\S*$")
+# Notes file lists under labels like "Pros" and "Cons"; questions ask for "advantages" or "downsides". A unit whose
+# label (or opening word) names the facet the question asks for gets FACET_BONUS.
+FACET_BONUS = 0.2
+FACETS = {
+    "cons": frozenset(
+        "con cons downside downsides disadvantage disadvantages drawback drawbacks limitation limitations "
+        "weakness weaknesses negative negatives".split()
+    ),
+    "pros": frozenset(
+        "pro pros upside upsides advantage advantages benefit benefits strength strengths positive positives".split()
+    ),
+}
+# "What is etcd and why does Kubernetes use it?" asks two things; each part picks its own sentences.
+_SECOND_PART = re.compile(r"[,;]?\s+(?:and|but)\s+(?=(?:what|why|how|when|where|which|who|does|do|is|are|can)\b)", re.I)
+
+
+def split_question(question: str) -> list[str]:
+    """The parts of a question that asks several things.
+
+    `"What is etcd and why does Kubernetes use it?"` -> `["What is etcd", "why does Kubernetes use it?"]`
+    """
+    parts = [part.strip() for part in _SECOND_PART.split(question) if part.strip()]
+    return parts if len(parts) > 1 else [question]
+
+
+def facets(text: str) -> set[str]:
+    """The facets a text names: `"What are the downsides?"` -> `{"cons"}`."""
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    return {name for name, synonyms in FACETS.items() if words & synonyms}
 
 
 @dataclass(frozen=True)
@@ -76,6 +105,7 @@ def score_units(
     terms = set(tokenize(question))
     definition = bool(_DEFINITION.search(question))
     why = bool(_WHY.search(question))
+    wanted = facets(question)
     scored = []
     first = next((u.ordinal for u in known if quotable(u.text)), -1)
     for unit, sim in zip(known, sims, strict=True):
@@ -87,6 +117,8 @@ def score_units(
             score += DEFINITION_BONUS
         if why and _REASON.search(unit.text):
             score += REASON_BONUS
+        if wanted and wanted & facets(unit.context or " ".join(unit.text.split()[:2])):
+            score += FACET_BONUS
         scored.append((unit, score))
     return scored
 
@@ -146,10 +178,12 @@ def select_evidence(
     title_counts: Mapping[str, int],
     max_sections: int = 5,
     naming: str | None = None,
+    parts: Sequence[tuple[str, Sequence[float]]] = (),
 ) -> list[Evidence]:
     """The sections and units an answer is built from, best section first.
 
-    `naming` is the text whose names may pull in more sections (the question as typed, by default).
+    `naming` is the text whose names may pull in more sections (the question as typed, by default); `parts` are
+    the sub-questions of a question that asks several things, with their vectors.
     """
     named_text = naming or question
     # Near the top, or named by the question anywhere in the hits ("compare EC2, ECS, EKS and Lambda").
@@ -159,11 +193,18 @@ def select_evidence(
         if (rank < CANDIDATE_SECTIONS and h.score >= 0.5 * hits[0].score)
         or (rank > 0 and named_terms(named_text, h.section, title_counts))
     ]
+    asks = [(question, query), *(parts or ())]
     evidence: list[Evidence] = []
     for hit in candidates:
-        units, best = pick_units(score_units(question, query, hit.section, unit_vectors.get(hit.section.key, ())))
-        if units:
-            evidence.append(Evidence(hit.section, units, best))
+        vectors = unit_vectors.get(hit.section.key, ())
+        picked: dict[int, Unit] = {}
+        best = 0.0
+        for text, vector in asks:
+            units, score = pick_units(score_units(text, vector, hit.section, vectors))
+            picked.update((u.ordinal, u) for u in units)
+            best = max(best, score)
+        if picked:
+            evidence.append(Evidence(hit.section, tuple(picked[o] for o in sorted(picked)), best))
     if not evidence:
         return []
     primary, rest = evidence[0], evidence[1:]

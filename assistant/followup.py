@@ -8,7 +8,12 @@ from dataclasses import dataclass
 _PRONOUN = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those)\b", re.IGNORECASE)
 # "And the Kubernetes one?", "What about SNS?", "How about in Europe?": the user swaps the subject and keeps
 # the question.
-_ELLIPSIS = re.compile(r"^\s*(and|also|what about|how about|same for|and what about|or)\b|\bones?\b", re.IGNORECASE)
+_ELLIPSIS = re.compile(
+    r"^\s*(and|also|what about|how about|same for|and what about|or)\b|\b(the|that|this|which)\s+(\w+\s+)?ones?\b",
+    re.IGNORECASE,
+)
+# A name typed before the pronoun is what the pronoun points at: "What is CloudTrail and what does it log?".
+_NAME_BEFORE = re.compile(r"^\W*\w+\b.*?\b([A-Z][A-Za-z0-9]+|[A-Z0-9]{2,})\b")
 _LEADING = re.compile(r"^\s*(and what about|what about|how about|same for|and|also|or)\b[\s,]*", re.IGNORECASE)
 # Pronouns that point at no earlier noun: "Is it possible ...", "it depends", "this is".
 _DUMMY = re.compile(r"\b(is it (possible|true|worth|better|ok|okay|necessary)|it depends)\b", re.IGNORECASE)
@@ -40,9 +45,15 @@ def refers_back(question: str) -> str:
     """
     if _ELLIPSIS.search(question):
         return "ellipsis"
-    if _PRONOUN.search(_DUMMY.sub("", question)):
+    pronoun = _PRONOUN.search(_DUMMY.sub(_blank, question))
+    if pronoun and not _NAME_BEFORE.match(question[: pronoun.start()]):
         return "pronoun"
     return "none"
+
+
+def _blank(match: re.Match) -> str:
+    """Blank out a match, keeping offsets: a dummy "it" must not be taken for a pronoun, nor moved."""
+    return " " * len(match.group(0))
 
 
 def condense(question: str, topic: Topic | None) -> Condensed:
@@ -61,7 +72,10 @@ def condense(question: str, topic: Topic | None) -> Condensed:
             word = match.group(1).lower()
             return f"{subject}'s" if word in ("its", "their") else subject
 
-        standalone = _PRONOUN.sub(swap, question, count=1)
+        # The first pronoun that is not part of a dummy phrase ("Is it possible to run it ...").
+        pronoun = _PRONOUN.search(_DUMMY.sub(_blank, question))
+        assert pronoun is not None  # refers_back found it
+        standalone = question[: pronoun.start()] + swap(pronoun) + question[pronoun.end() :]
         return Condensed(question, standalone, kind)
     rest = _LEADING.sub("", question).strip().rstrip("?").strip()
     frame = _FRAME.match(topic.question)

@@ -18,7 +18,7 @@ STRONG = 0.62
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-_/]*[A-Za-z0-9]|[A-Za-z0-9]")
 _QUESTION_WORDS = frozenset(
-    "what which how why when where who whom whose is are can does do should could would".split()  # noqa: SIM905
+    "what which how why when where who whom whose is are can does do should could would".split()
 )
 
 

@@ -16,7 +16,7 @@ STOPWORDS = frozenset(
     now of off on once only or other our ours out over own same she should so some such than that the
     their theirs them then there these they this those through to too under until up very was we were
     what when where which while who whom why will with would you your yours yourself i'm i've can't
-    don't isn't vs versus etc eg e g ie use used using way ways thing things one""".split()  # noqa: SIM905 - reads best as prose
+    don't isn't vs versus etc eg e g ie use used using way ways thing things one""".split()
 )
 
 

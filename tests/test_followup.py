@@ -158,38 +158,17 @@ def test_dummy_it_does_not_hide_a_real_pronoun():
     assert refers_back("Is it possible to run it without servers?") == "pronoun"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: assistant/followup.py condense finds the pronoun with _DUMMY stripped (refers_back) but swaps the "
-        "first pronoun of the unstripped question, so the dummy 'it' of 'Is it possible' is replaced"
-    ),
-)
 def test_the_real_pronoun_is_swapped_not_the_dummy():
     standalone = condense("Is it possible to run it without servers?", SQS).standalone
     assert standalone == "Is it possible to run SQS (Simple Queue Service) without servers?"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: assistant/followup.py _ELLIPSIS matches the bare word 'one'/'ones' anywhere, so a standalone "
-        "question using the numeral is treated as an ellipsis and rewritten into nonsense"
-    ),
-)
 def test_numeral_one_is_not_an_ellipsis():
     question = "Can one EBS volume be attached to two EC2 instances?"
     assert refers_back(question) == "none"
     assert condense(question, SQS).standalone == question
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: assistant/followup.py refers_back treats any pronoun as pointing at the previous turn, even one "
-        "whose noun is earlier in the same question, and condense swaps it for the previous topic"
-    ),
-)
 def test_pronoun_with_its_noun_in_the_same_question_is_left_alone():
     question = "What is CloudTrail and what does it log?"
     assert condense(question, SQS).standalone == question

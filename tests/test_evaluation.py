@@ -1,0 +1,365 @@
+"""The eval's arithmetic on hand-built answers: gold matching, percentiles, every figure computed by hand, and the
+questions file's errors. Pure: no model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.evaluation import (
+    Case,
+    EvalFileError,
+    Outcome,
+    figures,
+    gold_rank,
+    is_gold,
+    load_cases,
+    percentile,
+    run_cases,
+    table,
+)
+from assistant.types import Answer, Citation
+from corpus.types import Block, Section
+from index.retrieve import Hit
+
+
+def section(anchor: str, text: str, path: str = "aws.md") -> Section:
+    return Section(
+        path=path,
+        anchor=anchor,
+        title=anchor.upper(),
+        level=3,
+        heading_path=("AWS", anchor.upper()),
+        line_start=1,
+        line_end=2,
+        blocks=(Block(text, "paragraph", 2, 2),),
+        markdown=f"### {anchor.upper()}\n{text}",
+    )
+
+
+SQS = section("sqs", "Managed message queue. The admin password is Hunter2.")
+SNS = section("sns", "Fully managed messaging service.")
+S3 = section("s3", "Object storage.")
+EC2 = section("ec2", "Virtual servers in the cloud.")
+OTHER_SQS = section("sqs", "A queue in someone else's notes.", path="other.md")
+
+
+def cite(number: int, s: Section) -> Citation:
+    return Citation(
+        number=number,
+        key=s.key,
+        path=s.path,
+        anchor=s.anchor,
+        heading_path=s.heading_path,
+        line_start=s.line_start,
+        line_end=s.line_end,
+        hidden=False,
+        quotes=(s.text,),
+        markdown=s.markdown,
+    )
+
+
+def answer(
+    text: str,
+    hits: list[Section],
+    citations: tuple[Citation, ...] = (),
+    refused: bool = False,
+    related: tuple[Citation, ...] = (),
+) -> Answer:
+    return Answer(
+        question="q",
+        standalone="q",
+        text=text,
+        citations=citations,
+        refused=refused,
+        hits=tuple(Hit(s, 1.0 - i / 10, 0.5, 0.0) for i, s in enumerate(hits)),
+        answerer="extractive",
+        related=related,
+    )
+
+
+def case(id_: str, gold=(), keywords=(), answerable=True, forbidden=()) -> Case:
+    return Case(id_, f"question {id_}", (), tuple(gold), tuple(keywords), answerable, tuple(forbidden))
+
+
+# is_gold and gold_rank
+
+
+def test_is_gold_docstring_example():
+    assert is_gold("AWS/DynamoDB.md#streams", "streams", ["streams"])
+
+
+def test_is_gold_by_anchor_matches_any_file():
+    assert is_gold("aws.md#sqs", "sqs", ["sns", "sqs"])
+    assert is_gold("other.md#sqs", "sqs", ["sqs"])
+    assert not is_gold("aws.md#sqs", "sqs", ["sns"])
+
+
+def test_is_gold_by_path_and_anchor_needs_both():
+    assert is_gold("aws.md#sqs", "sqs", ["aws.md#sqs"])
+    assert not is_gold("other.md#sqs", "sqs", ["aws.md#sqs"])
+    assert not is_gold("aws.md#sns", "sns", ["aws.md#sqs"])
+
+
+def test_is_gold_anchor_entry_is_a_whole_anchor_not_a_prefix():
+    assert not is_gold("aws.md#sqs-simple-queue-service", "sqs-simple-queue-service", ["sqs"])
+
+
+def test_nothing_is_gold_for_an_empty_gold_list():
+    assert not is_gold("aws.md#sqs", "sqs", [])
+
+
+def test_gold_rank_is_one_based_and_none_when_missing():
+    a = answer("", [S3, SNS, SQS])
+    assert gold_rank(a, ["sqs"]) == 3
+    assert gold_rank(a, ["sns", "sqs"]) == 2
+    assert gold_rank(a, ["ec2"]) is None
+    assert gold_rank(a, ["sqs"], depth=2) is None
+
+
+# percentile
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([10, 20, 30, 40], 0.5, 20),  # docstring
+        ([40, 10, 30, 20], 0.5, 20),  # order does not matter
+        ([10, 20, 30, 40], 0.95, 40),
+        ([10, 20, 30, 40, 50], 0.5, 30),
+        (list(range(1, 101)), 0.95, 95),
+        (list(range(1, 101)), 0.5, 50),
+        ([7.5], 0.95, 7.5),
+        ([3, 1, 2], 0.0, 1),
+        ([3, 1, 2], 1.0, 3),
+        ([], 0.5, 0.0),
+    ],
+)
+def test_percentile(values, q, expected):
+    assert percentile(values, q) == expected
+
+
+# figures
+
+
+def hand_built_outcomes() -> list[Outcome]:
+    """Five questions whose figures are computed by hand in `test_figures_by_hand`."""
+    return [
+        # Answerable, gold ranked 1st, cited; one of two keywords found; a secret in a cited section's markdown.
+        Outcome(
+            case("a", gold=["sqs"], keywords=["queue", "decoupl"], forbidden=["hunter2"]),
+            answer("**SQS** — Managed message queue. [1]", [SQS, SNS, S3], (cite(1, SQS),)),
+            10.0,
+        ),
+        # Answerable, gold (by path#anchor) ranked 3rd; cites gold and a non-gold section; its keyword found.
+        Outcome(
+            case("b", gold=["aws.md#sns"], keywords=["Messaging"]),
+            answer(
+                "Fully managed messaging service. [1] Managed message queue. [2]",
+                [SQS, S3, SNS],
+                (
+                    cite(1, SNS),
+                    cite(2, SQS),
+                ),
+            ),
+            50.0,
+        ),
+        # Answerable, gold not retrieved, wrongly refused; keyword missed.
+        Outcome(
+            case("c", gold=["ec2"], keywords=["virtual server"]),
+            answer("Your notes don't cover that.", [SQS, SNS, S3], refused=True),
+            30.0,
+        ),
+        # Unanswerable, rightly refused; its forbidden string is nowhere.
+        Outcome(
+            case("d", answerable=False, forbidden=["secret-token"]),
+            answer("Your notes don't cover that.", [S3], refused=True, related=(cite(1, S3),)),
+            20.0,
+        ),
+        # Unanswerable, wrongly answered, and the answer shows a forbidden string.
+        Outcome(
+            case("e", answerable=False, forbidden=["Kinesis"]),
+            answer("Kinesis streams are like a queue. [1]", [SQS], (cite(1, SQS),)),
+            40.0,
+        ),
+    ]
+
+
+def test_figures_by_hand():
+    result = figures(hand_built_outcomes())
+    assert result == {
+        "questions": 5,
+        "answerable": 3,
+        "recall@1": 0.3333,  # a
+        "recall@3": 0.6667,  # a, b
+        "recall@5": 0.6667,
+        "mrr": 0.4444,  # (1 + 1/3 + 0) / 3
+        "keyword_recall": 0.5,  # found: queue, messaging; missed: decoupl, virtual server
+        "citation_precision": 0.6667,  # a: 1/1, b: 1/2 -> 2 of 3 citations
+        "cited_gold_rate": 0.6667,  # a, b
+        "refusal_accuracy": 0.5,  # d refused, e answered
+        "false_refusal_rate": 0.3333,  # c
+        "forbidden_leaks": 2,  # a (cited markdown, any case), e (answer text); not d
+        "p50_ms": 30.0,
+        "p95_ms": 50.0,
+    }
+
+
+def test_forbidden_string_in_related_reading_counts_as_a_leak():
+    """Sources shown as related reading under a refusal are shown too."""
+    outcome = Outcome(
+        case("r", answerable=False, forbidden=["HUNTER2"]),
+        answer("Your notes don't cover that.", [SQS], refused=True, related=(cite(1, SQS),)),
+        5.0,
+    )
+    assert figures([outcome])["forbidden_leaks"] == 1
+
+
+def test_figures_of_no_outcomes_are_zero():
+    result = figures([])
+    assert result["questions"] == 0
+    assert all(result[key] == 0.0 for key in ("recall@1", "mrr", "keyword_recall", "refusal_accuracy", "p50_ms"))
+
+
+def test_figures_with_only_unanswerable_questions():
+    outcome = Outcome(case("u", answerable=False), answer("Your notes don't cover that.", [], refused=True), 1.0)
+    result = figures([outcome])
+    assert result["answerable"] == 0
+    assert result["refusal_accuracy"] == 1.0
+    assert result["recall@1"] == 0.0
+    assert result["false_refusal_rate"] == 0.0
+
+
+def test_gold_in_another_file_does_not_count():
+    outcome = Outcome(
+        case("x", gold=["aws.md#sqs"]), answer("A queue [1]", [OTHER_SQS, SQS], (cite(1, OTHER_SQS),)), 1.0
+    )
+    result = figures([outcome])
+    assert result["recall@1"] == 0.0
+    assert result["recall@3"] == 1.0
+    assert result["mrr"] == 0.5
+    assert result["citation_precision"] == 0.0
+
+
+def test_table_has_a_line_a_question_and_marks_wrong_refusals():
+    lines = table(hand_built_outcomes()).splitlines()
+    assert len(lines) == 6
+    assert lines[0].split()[:2] == ["id", "rank"]
+    by_id = {line.split()[0]: line for line in lines[1:]}
+    assert "!" in by_id["c"]  # answerable but refused
+    assert "!" in by_id["e"]  # unanswerable but answered
+    assert "!" not in by_id["a"]
+    assert "!" not in by_id["d"]
+    assert by_id["a"].split()[1] == "1"
+    assert by_id["b"].split()[1] == "3"
+    assert "1/2" in by_id["a"]
+
+
+# run_cases
+
+
+class FakeAssistant:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list]] = []
+
+    def ask(self, question, history=()):
+        self.calls.append((question, history))
+        return answer(f"answer to {question}", [SQS])
+
+
+def test_run_cases_warms_up_once_and_passes_history():
+    cases = [
+        Case("1", "What is SQS?", (), ("sqs",), (), True),
+        Case("2", "How is it different?", ({"role": "user", "content": "What is SQS?"},), ("sns",), (), True),
+    ]
+    fake = FakeAssistant()
+    outcomes = run_cases(fake, cases)
+    assert [q for q, _ in fake.calls] == ["What is SQS?", "What is SQS?", "How is it different?"]
+    assert fake.calls[2][1] == [{"role": "user", "content": "What is SQS?"}]
+    assert [o.case.id for o in outcomes] == ["1", "2"]
+    assert all(o.ms >= 0 for o in outcomes)
+
+
+def test_run_cases_of_nothing_asks_nothing():
+    fake = FakeAssistant()
+    assert run_cases(fake, []) == []
+    assert fake.calls == []
+
+
+# load_cases
+
+
+def write(tmp_path, *lines: str):
+    path = tmp_path / "questions.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_load_cases_reads_fields_and_defaults(tmp_path):
+    full = {
+        "id": "followup",
+        "question": "How is it different from SNS?",
+        "history": [{"role": "user", "content": "What is SQS?"}],
+        "gold": ["sqs", "aws.md#sns"],
+        "keywords": ["SNS"],
+        "answerable": True,
+        "forbidden": ["hunter2"],
+    }
+    path = write(
+        tmp_path, json.dumps(full), "", "   ", json.dumps({"question": "What is Kinesis?", "answerable": False})
+    )
+    cases = load_cases(path)
+    assert cases[0] == Case(
+        "followup",
+        "How is it different from SNS?",
+        ({"role": "user", "content": "What is SQS?"},),
+        ("sqs", "aws.md#sns"),
+        ("SNS",),
+        True,
+        ("hunter2",),
+    )
+    assert cases[1] == Case("4", "What is Kinesis?", (), (), (), False, ())  # id defaults to the line number
+
+
+def test_bad_json_names_its_line(tmp_path):
+    path = write(tmp_path, json.dumps({"question": "What is SQS?"}), "", '{"question": "What is SNS?",')
+    with pytest.raises(EvalFileError, match=r"questions\.jsonl:3:"):
+        load_cases(path)
+
+
+def test_missing_question_names_its_line(tmp_path):
+    path = write(tmp_path, json.dumps({"question": "What is SQS?"}), json.dumps({"gold": ["sqs"]}))
+    with pytest.raises(EvalFileError, match=r":2:"):
+        load_cases(path)
+
+
+def test_wrong_type_of_history_names_its_line(tmp_path):
+    path = write(tmp_path, json.dumps({"question": "What is SQS?", "history": 5}))
+    with pytest.raises(EvalFileError, match=r":1:"):
+        load_cases(path)
+
+
+@pytest.mark.parametrize("line", ['"What is SQS?"', '["What is SQS?"]', "42", "null"])
+def test_json_that_is_not_an_object_names_its_line(tmp_path, line):
+    path = write(tmp_path, json.dumps({"question": "What is SQS?"}), line)
+    with pytest.raises(EvalFileError, match=r":2:"):
+        load_cases(path)
+
+
+def test_missing_file_is_an_eval_file_error(tmp_path):
+    with pytest.raises(EvalFileError, match="cannot read"):
+        load_cases(tmp_path / "nope.jsonl")
+
+
+def test_undecodable_file_is_an_eval_file_error(tmp_path):
+    path = tmp_path / "questions.jsonl"
+    path.write_bytes(b'{"question": "\xff\xfe"}\n')
+    with pytest.raises(EvalFileError, match="cannot read"):
+        load_cases(path)
+
+
+def test_empty_file_has_no_cases(tmp_path):
+    path = tmp_path / "questions.jsonl"
+    path.write_text("\n\n", encoding="utf-8")
+    assert load_cases(path) == []
