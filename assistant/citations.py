@@ -13,8 +13,9 @@ from corpus.types import Section
 from index.keyword import tokenize
 
 _CITE = re.compile(r"\s*\[(\d+)\]")
-# A sentence ends at . ! or ? (then any citation markers) before white space, or at a line break.
-_END = re.compile(r"(?<=[.!?])((?:\s*\[\d+\])*)(?=\s)|\n")
+# A sentence ends at . ! or ? and any citation markers after it, where white space and then a word follow; or
+# at a line break with text after it. Group 2 is the break itself.
+_END = re.compile(r"(?<=[.!?])((?:\s*\[\d+\])*)(\s+)(?=[^\s\[])|()(\n+)(?=\S)")
 # A sentence counts as supported when most of its words are in the cited text, or when it is close in
 # meaning to one of the cited sentences (MiniLM cosine; paraphrases of a note score 0.6-0.9).
 MIN_OVERLAP = 0.6
@@ -36,21 +37,10 @@ def split_sentences_stream(chunks: Iterable[str]) -> Iterator[str]:
     buffer = ""
     for chunk in chunks:
         buffer += chunk if isinstance(chunk, str) else str(chunk)
-        while True:
-            match = _END.search(buffer)
-            # Wait for the character after the break: a citation marker may still follow it.
-            if not match or match.end() >= len(buffer.rstrip()):
-                break
-            rest = buffer[match.end() :].lstrip()
-            if rest.startswith("["):
-                marker = re.match(r"\[\d+\]", rest)
-                if marker is None:
-                    break
-                head = buffer[: match.end()] + " " + marker.group(0)
-                buffer = head + rest[marker.end() :]
-                continue
-            sentence = buffer[: match.end()].strip()
-            buffer = buffer[match.end() :]
+        # A break counts only once the next word has arrived: until then a citation marker may still follow.
+        while match := _END.search(buffer):
+            cut = match.start(2) if match.group(2) else match.start(4)
+            sentence, buffer = buffer[:cut].strip(), buffer[match.end() :]
             if sentence:
                 yield sentence
     if buffer.strip():
