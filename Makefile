@@ -36,3 +36,4 @@ eval: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/baseline_langchain.py ../shared/eval/aws_dev.jsonl ../shared/notes
