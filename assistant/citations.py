@@ -16,10 +16,13 @@ _CITE = re.compile(r"\s*\[(\d+)\]")
 # A sentence ends at . ! or ? and any citation markers after it, where white space and then a word follow; or
 # at a line break with text after it. Group 2 is the break itself.
 _END = re.compile(r"(?<=[.!?])((?:\s*\[\d+\])*)(\s+)(?=[^\s\[])|()(\n+)(?=\S)")
-# A sentence counts as supported when most of its words are in the cited text, or when it is close in
-# meaning to one of the cited sentences (MiniLM cosine; paraphrases of a note score 0.6-0.9).
+# A sentence counts as supported when most of its words are in the cited text; or when it is very close in
+# meaning to a cited sentence; or close and sharing a third of its words. Cosine alone cannot see a
+# contradiction: "Lambda is free for everyone" scores 0.72 against "you pay only when your functions execute".
 MIN_OVERLAP = 0.6
 MIN_COSINE = 0.6
+STRONG_COSINE = 0.8
+COSINE_OVERLAP = 0.34
 
 
 @dataclass(frozen=True)
@@ -80,17 +83,19 @@ def check_sentence(
     best_n, best = 0, -1.0
     for n in candidates:
         section = sources[n - 1]
-        score = _overlap(bare, f"{section.title} {section.text}")
-        if score < MIN_OVERLAP and embeddings is not None and unit_vectors:
+        words = _overlap(bare, f"{section.title} {section.text}")
+        score = words
+        if words < MIN_OVERLAP and embeddings is not None and unit_vectors:
             rows = unit_vectors.get(section.key, ())
             if rows:
                 if vector is None:
                     vector = np.asarray(embeddings.embed_query(bare), dtype=np.float32)
                 cosine = float(np.max(np.asarray([v for _, v in rows], dtype=np.float32) @ vector))
-                score = max(score, cosine if cosine >= MIN_COSINE else score)
+                if cosine >= STRONG_COSINE or (cosine >= MIN_COSINE and words >= COSINE_OVERLAP):
+                    score = max(words, MIN_OVERLAP)
         if score > best:
             best_n, best = n, score
-    supported = best >= min(MIN_OVERLAP, MIN_COSINE)
+    supported = best >= MIN_OVERLAP
     if not supported:
         return Check(bare, False, "no cited source says this" if numbers else "uncited and not in the sources")
     keep = numbers or [best_n]

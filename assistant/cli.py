@@ -139,6 +139,8 @@ def cmd_chat(args) -> int:
         except QuestionError as err:
             print(f"! {err}")
             continue
+        for notice in answer.notices:
+            print(f"note: {notice}")
         for c in answer.citations:
             print(f"[{c.number}] {c.key} — {' > '.join(c.heading_path)}, lines {c.line_start}-{c.line_end}")
         history += [Turn("user", question), Turn("assistant", answer.text, tuple(c.key for c in answer.citations))]

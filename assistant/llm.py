@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -58,7 +59,8 @@ def fit_sources(
 ) -> tuple[list[Section], list[str]]:
     """The sources that fit the context window, best first, and a notice for each one left out.
 
-    Sources are dropped whole from the end; a user is always told, nothing is silently cut.
+    A source that does not fit is left out whole (a smaller one after it may still fit); the user is always
+    told, nothing is silently cut.
     """
     budget = context_tokens - ANSWER_TOKENS - estimate_tokens(prompts.SYSTEM + prompts.USER + question)
     kept: list[Section] = []
@@ -93,37 +95,50 @@ class LLMAnswerer:
         self.embeddings = embeddings
 
     def stream(self, found, fallback, finish: Callable, unit_vectors: Callable, citation: Callable, refuse: Callable):
-        """An AnswerStream over the model's checked sentences.
+        """An AnswerStream over the model's checked sentences; what streams is exactly the final answer's text.
 
-        `fallback()` gives the extractive (text, citations) for when the model fails; `refuse()` the refusal
-        answer for when the model says the sources do not answer.
+        `fallback()` gives the extractive (text, citations) for when the model cannot answer at all; `refuse()`
+        the refusal answer for when it says the sources do not answer, or every sentence it wrote was dropped.
         """
         from assistant.chain import AnswerStream
 
         question = found.condensed.standalone
         sections, notices = fit_sources(question, [h.section for h in found.retrieval.hits], self.context_tokens)
-        state: dict = {"kept": [], "dropped": [], "numbers": {}, "notices": list(notices), "refused": False}
+        state: dict = {"kept": [], "dropped": [], "numbers": {}, "notices": list(notices), "final": None}
+
+        def extractive(reason: str) -> Iterator[str]:
+            text, cites = fallback()
+            note = f"{reason}; showing the extractive answer instead"
+            state["final"] = finish(
+                found, text, cites, refused=False, answerer="extractive", notices=(*state["notices"], note)
+            )
+            yield text
 
         def pieces() -> Iterator[str]:
+            if not sections:
+                yield from extractive(f"no source fits the {self.context_tokens}-token context of {self.name}")
+                return
             try:
                 raw = (chunk.content for chunk in self.model.stream(messages(question, sections)))
-                yield from self._checked(raw, question, sections, state, unit_vectors)
+                yield from self._checked(raw, sections, state, unit_vectors)
             except Exception as err:  # any provider failure: connection refused, timeout, bad reply
-                state["failed"] = f"the LLM ({self.name}) could not answer ({type(err).__name__}: {err})"
-                text = fallback()[0]
-                state["kept"] = [text]
-                yield text
+                failure = f"the LLM ({self.name}) could not answer ({type(err).__name__}: {err})"
+                if not state["kept"]:
+                    yield from extractive(failure)
+                    return
+                # Sentences already shown stay, with their checked citations; the user is told it is cut short.
+                state["notices"].append(f"{failure}; the answer stopped part-way")
+            if not state["kept"]:
+                answer = refuse()
+                state["final"] = replace(
+                    answer, notices=(*answer.notices, *state["notices"]), dropped=tuple(state["dropped"])
+                )
+                yield answer.text
 
         def done():
-            if "failed" in state:
-                text, cites = fallback()
-                return finish(
-                    found, text, cites, refused=False, answerer="extractive",
-                    notices=(state["failed"] + "; showing the extractive answer instead",),
-                )
+            if state["final"] is not None:
+                return state["final"]
             text = " ".join(state["kept"]).strip()
-            if state["refused"] or not text:
-                return refuse()
             cites = tuple(
                 citation(new, sections[old - 1], _quotes(sections[old - 1], text, new))
                 for old, new in sorted(state["numbers"].items(), key=lambda pair: pair[1])
@@ -135,11 +150,10 @@ class LLMAnswerer:
 
         return AnswerStream(pieces(), done)
 
-    def _checked(self, raw: Iterator[str], question: str, sections, state: dict, unit_vectors) -> Iterator[str]:
+    def _checked(self, raw: Iterator[str], sections, state: dict, unit_vectors) -> Iterator[str]:
         vectors = unit_vectors([s.key for s in sections])
         for sentence in split_sentences_stream(raw):
-            if sentence.strip() == prompts.NOT_IN_NOTES or prompts.NOT_IN_NOTES in sentence:
-                state["refused"] = True
+            if prompts.NOT_IN_NOTES in sentence:
                 return
             verdict = check_sentence(sentence, sections, vectors, self.embeddings)
             if not verdict.supported:

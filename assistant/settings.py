@@ -52,6 +52,7 @@ class Settings:
             llm_base_url=env.get("NOTES_LLM_BASE_URL") or None,
             llm_api_key=env.get("NOTES_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
             llm_context_tokens=int(env.get("NOTES_LLM_CONTEXT", "4096")),
+            llm_timeout=float(env.get("NOTES_LLM_TIMEOUT", "60")),
             top_k=int(env.get("NOTES_TOP_K", "5")),
             model_dir=Path(env["NOTES_MODEL_DIR"]) if env.get("NOTES_MODEL_DIR") else None,
         )
