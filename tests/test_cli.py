@@ -252,14 +252,6 @@ def test_missing_eval_file_is_a_one_line_error(capsys, tmp_path):
     assert_one_line_error(code, err, "cannot read")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason=(
-        "BUG: assistant/evaluation.py load_cases: a line of valid JSON that is not an object (here a bare string) "
-        "raises AttributeError from row.get, which assistant/cli.py main does not catch: a traceback, not exit 2"
-    ),
-)
 def test_eval_file_with_a_non_object_line_is_a_one_line_error(capsys, tmp_path):
     path = tmp_path / "questions.jsonl"
     path.write_text('"What is SQS?"\n', encoding="utf-8")
