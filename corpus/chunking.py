@@ -38,28 +38,57 @@ def _join(label: str, line: str) -> str:
     return f"{label}: {line}"
 
 
+def _logical_lines(block: Block) -> list[tuple[str, int, int]]:
+    """The block's lines with hard-wrapped prose joined back: a line that starts in lower case and follows a line
+    with no closing punctuation continues it.
+
+    `"the client may retry it after\na network error."` -> one line; `"Pros\nFast"` -> two.
+    A paragraph's text keeps its source line breaks, so line i of the block is `line_start + i`.
+    """
+    out: list[tuple[str, int, int]] = []
+    for n, raw in enumerate(block.text.split("\n")):
+        line = raw.strip()
+        at = min(block.line_start + n, block.line_end)
+        if not line:
+            continue
+        if out and line[0].islower() and not out[-1][0].endswith((".", "!", "?", ":")):
+            text, first, _ = out[-1]
+            out[-1] = (f"{text} {line}", first, at)
+        else:
+            out.append((line, at, at))
+    return out
+
+
+# A short code block ("CREATE INDEX CONCURRENTLY ...") is often the answer itself; a long one is not quotable.
+_SHORT_CODE_LINES = 3
+_SHORT_CODE_CHARS = 160
+
+
 def _block_pieces(block: Block) -> list[tuple[str, int, int]]:
-    """The quotable pieces of one block with their lines: a list item whole, a paragraph line by line and
-    sentence by sentence. A paragraph's text keeps its source line breaks, so line i is `line_start + i`."""
+    """The quotable pieces of one block with their lines: a list item whole, a short code block as code, a
+    paragraph line by line and sentence by sentence."""
     if block.kind == "code":
+        lines = [line.strip() for line in block.text.split("\n") if line.strip()]
+        if lines and len(lines) <= _SHORT_CODE_LINES and len(block.text) <= _SHORT_CODE_CHARS:
+            return [(" ".join(f"`{line}`" for line in lines), block.line_start, block.line_end)]
         return []
-    lines = [line.strip() for line in block.text.split("\n")]
+    lines = _logical_lines(block)
     if block.kind in ("item", "row") and len(block.text.split()) <= _LONG_ITEM_WORDS:
-        text = " ".join(lines)
-        if len(lines) > 1 and _is_label(lines[0]):
-            text = _join(lines[0], " ".join(lines[1:]))
+        texts = [text for text, _, _ in lines]
+        text = " ".join(texts)
+        if len(texts) > 1 and _is_label(texts[0]):
+            text = _join(texts[0], " ".join(texts[1:]))
         return [(text, block.line_start, block.line_end)]
     pieces: list[tuple[str, int, int]] = []
     pending, pending_line = "", 0
-    for n, line in enumerate(lines):
-        at = min(block.line_start + n, block.line_end)
-        first = at
+    for n, (line, start, end) in enumerate(lines):
+        first = start
         if pending:
             line, first, pending = _join(pending, line), pending_line, ""
-        if _is_label(line) and len(lines) > 1 and n + 1 < len(lines):
+        if _is_label(line) and n + 1 < len(lines):
             pending, pending_line = line, first
             continue
-        pieces.extend((sentence, first, at) for sentence in split_sentences(line))
+        pieces.extend((sentence, first, end) for sentence in split_sentences(line))
     return pieces
 
 
@@ -77,6 +106,10 @@ def section_units(section: Section) -> list[Unit]:
             text, _, end = pieces[0]
             pieces[0] = (_join(pending.text, text), pending.line_start, end)
         pending = None
+        if block.kind == "code" and pieces and units and units[-1].text.endswith(":"):
+            # "On prod:" then a one-line code block: the label and its code are one statement.
+            last, (code, _, end) = units[-1], pieces.pop(0)
+            units[-1] = Unit(section.key, last.ordinal, f"{last.text} {code}", last.line_start, end, last.hidden)
         context = label if block.kind == "item" else ""
         for text, start, end in pieces:
             units.append(Unit(section.key, len(units), text, start, end, block.hidden, context))

@@ -59,13 +59,15 @@ class Manifest:
 
 
 def section_hash(section: Section, model_id: str) -> str:
-    """Changes whenever what gets embedded for the section changes, the embedding model included.
+    """Changes exactly when what gets embedded for the section changes, the embedding model included.
 
-    Line numbers are left out on purpose: a line added above a section moves it without changing its text,
-    and must not cost a re-embedding (the manifest carries the new line numbers).
+    It hashes the embedded texts themselves, so a change in how sections are cut into chunks and units re-embeds
+    what it touches; line numbers are left out, so a line added above a section costs no re-embedding (the
+    manifest carries the new line numbers).
     """
-    blocks = [(b.text, b.kind, b.hidden) for b in section.blocks]
-    payload = json.dumps([section.key, section.heading_path, section.kind, blocks], ensure_ascii=False)
+    chunks = [c.embed_text for c in section_chunks(section)]
+    units = [_unit_embed_text(section, u) for u in section_units(section)]
+    payload = json.dumps([section.key, section.kind, chunks, units], ensure_ascii=False)
     return hashlib.sha1(f"{FORMAT}\n{model_id}\n{payload}".encode()).hexdigest()[:20]
 
 

@@ -175,8 +175,29 @@ def test_heading_inside_comment_joins_the_text_it_heads():
     assert not visible[0].hidden
 
 
-def test_section_with_only_code_has_a_chunk_but_no_units():
-    """Code is searchable (chunked) but never quoted as a sentence."""
+def test_short_code_is_quoted_as_code_and_long_code_is_not():
+    """Code is searchable (chunked); a short block can be quoted, as code, a long one never."""
     section: Section = parse_note(Note("c.md", "# Cmd\n```\naws s3 ls\n```\n"))[0]
     assert [c.text for c in section_chunks(section)] == ["aws s3 ls"]
+    assert [u.text for u in section_units(section)] == ["`aws s3 ls`"]
+    long_code = "\n".join(f"line {n} = {n}" for n in range(10))
+    section = parse_note(Note("c.md", f"# Cmd\n```\n{long_code}\n```\n"))[0]
     assert section_units(section) == []
+
+
+def test_label_and_its_one_line_code_are_one_unit():
+    """"On prod:" followed by a code block reads as one statement."""
+    note = "# Ix\nOn prod:\n\n```sql\nCREATE INDEX CONCURRENTLY ix ON t (c);\n```\n"
+    [unit] = section_units(parse_note(Note("c.md", note))[0])
+    assert unit.text == "On prod: `CREATE INDEX CONCURRENTLY ix ON t (c);`"
+    assert (unit.line_start, unit.line_end) == (2, 6)
+
+
+def test_hard_wrapped_prose_is_one_sentence_and_lines_per_fact_stay_apart():
+    """A line continuing in lower case joins the previous one; a new capitalised line is its own statement."""
+    note = "# H\nRetry only idempotent calls so the client can retry after\na network error.\nPOST is not idempotent\n"
+    texts = [u.text for u in section_units(parse_note(Note("c.md", note))[0])]
+    assert texts == [
+        "Retry only idempotent calls so the client can retry after a network error.",
+        "POST is not idempotent",
+    ]
