@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from langchain_core.runnables import RunnableLambda
 
-from assistant.extractive import Evidence, compose, select_evidence, split_question
+from assistant.extractive import Evidence, Rarity, compose, select_evidence, split_question
 from assistant.followup import Condensed, Topic, condense
 from assistant.questions import clean_history, clean_question
 from assistant.refusal import judge
@@ -79,7 +79,10 @@ class NotesAssistant:
         self.top_k = top_k
         self.llm = llm_answerer
         self.vocabulary = search.keyword.vocabulary()
-        self.title_counts: Counter[str] = Counter(t for s in search.keyword.sections for t in set(tokenize(s.title)))
+        self.rarity = Rarity(
+            titles=Counter(t for s in search.keyword.sections for t in set(tokenize(s.title))),
+            sections={term: len(rows) for term, rows in search.keyword.bm25.postings.items()},
+        )
         self.chain = (
             RunnableLambda(self._condense).with_config(run_name="condense")
             | RunnableLambda(self._retrieve).with_config(run_name="retrieve")
@@ -148,7 +151,7 @@ class NotesAssistant:
             found.retrieval.vector,
             hits,
             unit_vectors,
-            self.title_counts,
+            self.rarity,
             naming=naming,
             parts=list(zip(parts, part_vectors, strict=False)),
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.refusal import name_like
 from corpus.chunking import section_units
 from corpus.types import Section, Unit
 from index.keyword import tokenize
@@ -162,12 +163,28 @@ def _title_terms(section: Section) -> set[str]:
     return set(tokenize(section.title))
 
 
-def named_terms(question: str, section: Section, rare: Mapping[str, int]) -> set[str]:
-    """Terms of the question that name this section's subject: in its title and in few other titles.
+@dataclass(frozen=True)
+class Rarity:
+    """How many section titles and how many sections hold each term: what makes a term a name here."""
 
-    `("How is SQS unlike SNS?", <SNS (Simple Notification Service)>)` -> `{"sns"}`
+    titles: Mapping[str, int]
+    sections: Mapping[str, int]
+
+
+def named_terms(question: str, section: Section, rarity: Rarity) -> set[str]:
+    """Terms of the question that name this section's subject: in its title and in few other titles, and either
+    written as a name (SNS, Lambda, m5) or rare in the notes as a whole.
+
+    `("How is SQS unlike SNS?", <SNS (Simple Notification Service)>)` -> `{"sns"}`; but "take" in "How long does it
+    take?" never names "Decorators that take arguments".
     """
-    return {t for t in set(tokenize(question)) & _title_terms(section) if rare.get(t, 0) <= 2}
+    written = {t for word in name_like(question) for t in tokenize(word)}
+    shared = set(tokenize(question)) & set(tokenize(section.title))
+    return {
+        t
+        for t in shared
+        if rarity.titles.get(t, 0) <= 2 and (t in written or rarity.sections.get(t, 0) <= 2)
+    }
 
 
 def select_evidence(
@@ -175,7 +192,7 @@ def select_evidence(
     query: Sequence[float],
     hits: Sequence[Hit],
     unit_vectors: Mapping[str, Sequence[tuple[int, Sequence[float]]]],
-    title_counts: Mapping[str, int],
+    rarity: Rarity,
     max_sections: int = 5,
     naming: str | None = None,
     parts: Sequence[tuple[str, Sequence[float]]] = (),
@@ -190,8 +207,8 @@ def select_evidence(
     candidates = [
         h
         for rank, h in enumerate(hits)
-        if (rank < CANDIDATE_SECTIONS and h.score >= 0.5 * hits[0].score)
-        or (rank > 0 and named_terms(named_text, h.section, title_counts))
+        if h.score >= 0.5 * hits[0].score
+        and (rank < CANDIDATE_SECTIONS or named_terms(named_text, h.section, rarity))
     ]
     asks = [(question, query), *(parts or ())]
     evidence: list[Evidence] = []
@@ -208,14 +225,16 @@ def select_evidence(
     if not evidence:
         return []
     primary, rest = evidence[0], evidence[1:]
-    covered = set(tokenize(primary.section.title + " " + primary.section.text))
+    # The first section covers what it says and what its headings say: "Postgres" in the question names nothing
+    # new when the first section sits under the "Postgres indexes" heading.
+    covered = set(tokenize(" ".join(primary.section.heading_path) + " " + primary.section.text))
     chosen = [primary]
     for ev in rest:
         # Named: the question names this section's subject and the sections chosen so far never mention it.
-        new_name = bool(named_terms(named_text, ev.section, title_counts) - covered)
+        new_name = bool(named_terms(named_text, ev.section, rarity) - covered)
         if new_name and len(chosen) < max_sections:
             chosen.append(ev)
-            covered |= set(tokenize(ev.section.title + " " + ev.section.text))
+            covered |= set(tokenize(" ".join(ev.section.heading_path) + " " + ev.section.text))
     return chosen
 
 

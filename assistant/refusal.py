@@ -29,7 +29,7 @@ class Verdict:
     unknown: tuple[str, ...] = ()
 
 
-def named_terms(question: str) -> list[str]:
+def name_like(question: str) -> list[str]:
     """Words that name something: capitalized past the first word, acronyms, or letters mixed with digits.
 
     `"What is AWS Glue used for?"` -> `["AWS", "Glue"]`; `"cost of an m5.large?"` -> `["m5.large"]`
@@ -51,7 +51,7 @@ def named_terms(question: str) -> list[str]:
 def unknown_names(question: str, vocabulary: set[str]) -> list[str]:
     """Named terms of the question that never occur in the notes."""
     unknown = []
-    for name in named_terms(question):
+    for name in name_like(question):
         terms = tokenize(name)
         if terms and not any(t in vocabulary for t in terms[:1]):
             unknown.append(name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.refusal import FLOOR, STRONG, judge, named_terms, unknown_names
+from assistant.refusal import FLOOR, STRONG, judge, name_like, unknown_names
 from corpus.types import Block, Section
 from index.keyword import tokenize
 from index.retrieve import Hit
@@ -51,7 +51,7 @@ LOW = FLOOR - 0.1
 HIGH = min(1.0, STRONG + 0.1)
 
 
-# named_terms
+# name_like
 
 
 @pytest.mark.parametrize(
@@ -67,8 +67,8 @@ HIGH = min(1.0, STRONG + 0.1)
         ("Does EC2 support IPv6?", ["EC2", "IPv6"]),
     ],
 )
-def test_named_terms(question, names):
-    assert named_terms(question) == names
+def test_name_like(question, names):
+    assert name_like(question) == names
 
 
 # unknown_names
