@@ -14,7 +14,7 @@ import numpy as np
 from assistant.refusal import name_like
 from corpus.chunking import section_units
 from corpus.types import Section, Unit
-from index.keyword import tokenize
+from index.keyword import facets, tokenize
 from index.retrieve import Hit
 
 # A unit joins the answer when it scores within this much of the best unit of its section; MiniLM cosines of
@@ -45,15 +45,6 @@ _URL_ONLY = re.compile(r"^\S*://\S*$")
 # Notes file lists under labels like "Pros" and "Cons"; questions ask for "advantages" or "downsides". A unit whose
 # label (or opening word) names the facet the question asks for gets FACET_BONUS.
 FACET_BONUS = 0.2
-FACETS = {
-    "cons": frozenset(
-        "con cons downside downsides disadvantage disadvantages drawback drawbacks limitation limitations "
-        "weakness weaknesses negative negatives".split()
-    ),
-    "pros": frozenset(
-        "pro pros upside upsides advantage advantages benefit benefits strength strengths positive positives".split()
-    ),
-}
 # "What is etcd and why does Kubernetes use it?" asks two things; each part picks its own sentences.
 _SECOND_PART = re.compile(r"[,;]?\s+(?:and|but)\s+(?=(?:what|why|how|when|where|which|who|does|do|is|are|can)\b)", re.I)
 
@@ -67,10 +58,6 @@ def split_question(question: str) -> list[str]:
     return parts if len(parts) > 1 else [question]
 
 
-def facets(text: str) -> set[str]:
-    """The facets a text names: `"What are the downsides?"` -> `{"cons"}`."""
-    words = set(re.findall(r"[a-z]+", text.lower()))
-    return {name for name, synonyms in FACETS.items() if words & synonyms}
 
 
 @dataclass(frozen=True)

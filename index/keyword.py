@@ -20,13 +20,43 @@ STOPWORDS = frozenset(
 )
 
 
+# Study notes file lists under "Pros"/"Cons" or "Advantages"/"Disadvantages"; questions ask for "benefits" or
+# "drawbacks". A query that names a facet also searches for its other names.
+FACETS = {
+    "cons": frozenset(
+        "con cons downside downsides disadvantage disadvantages drawback drawbacks limitation limitations "
+        "weakness weaknesses negative negatives".split()
+    ),
+    "pros": frozenset(
+        "pro pros upside upsides advantage advantages benefit benefits strength strengths positive positives".split()
+    ),
+}
+
+
+def facets(text: str) -> set[str]:
+    """The facets a text names: `"What are the downsides?"` -> `{"cons"}`."""
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    return {name for name, synonyms in FACETS.items() if words & synonyms}
+
+
+def expand(text: str) -> list[str]:
+    """Query terms plus the other names of any facet the text names.
+
+    `"drawbacks of indexes"` -> `["drawback", "index", "con", "downside", ...]`
+    """
+    terms = tokenize(text)
+    for name in sorted(facets(text)):
+        terms += [t for t in dict.fromkeys(stem(w) for w in FACETS[name]) if t not in terms]
+    return terms
+
+
 def stem(word: str) -> str:
-    """A light suffix stripper so plurals meet singulars: `queries` -> `query`, `instances` -> `instance`."""
+    """A light suffix stripper so plurals meet singulars: `queries` -> `query`, `indexes` -> `index`."""
     if len(word) <= 3 or word.isdigit():
         return word
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
-    if word.endswith("sses"):
+    if word.endswith(("sses", "xes")):
         return word[:-2]
     if word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]

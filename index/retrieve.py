@@ -13,7 +13,7 @@ from pydantic import ConfigDict
 
 from corpus.types import Section
 from index.fusion import normalize, reciprocal_rank_fusion
-from index.keyword import BM25, tokenize
+from index.keyword import BM25, expand, tokenize
 
 # How many neighbours to pull from each dense list before fusing: enough that a section ranked low by one
 # signal and high by another still meets itself in the fusion.
@@ -58,7 +58,7 @@ class KeywordIndex:
         self.bm25 = BM25([keyword_document(s) for s in self.sections])
 
     def scores(self, query: str) -> dict[str, float]:
-        return {self.sections[i].key: score for i, score in self.bm25.scores(tokenize(query)).items()}
+        return {self.sections[i].key: score for i, score in self.bm25.scores(expand(query)).items()}
 
     def vocabulary(self) -> set[str]:
         return set(self.bm25.idf)
