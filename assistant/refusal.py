@@ -22,6 +22,50 @@ _QUESTION_WORDS = frozenset(
 )
 
 
+# A question about one thing ("What is a metaclass?", "How do generators work?", "How do I set up streaming
+# replication?") whose head noun the notes never use is declined unless the match is very strong: the notes
+# can be near the topic (Python, Postgres) without covering the thing asked about.
+FOCUS_STRONG = 0.8
+_FOCUS_FRAMES = (
+    re.compile(r"^(?:what|who)(?:'s|\s+(?:is|are|was|were))\s+(?:an?\s+|the\s+)?(?P<x>.+)$", re.I),
+    re.compile(r"^how\s+(?:do|does|did)\s+(?:an?\s+|the\s+)?(?P<x>.+?)\s+work\b.*$", re.I),
+    re.compile(
+        r"^how\s+(?:do|can|should)\s+(?:i|you|we)\s+(?:set\s*up|configure|use|create|enable|install|turn on)\s+"
+        r"(?:an?\s+|the\s+)?(?P<x>.+)$",
+        re.I,
+    ),
+    re.compile(r"^(?:explain|describe|define|tell me about)\s+(?:an?\s+|the\s+)?(?P<x>.+)$", re.I),
+)
+_PHRASE_END = re.compile(
+    r"\s+(?:in|on|for|with|to|from|by|at|and|or|used|mean|means|do|does|work|works|when|if|vs|versus)\b|[?,.;:!]"
+)
+# Nouns that point at another noun: "the difference between A and B", "the downside of X".
+_RELATIONAL = frozenset(
+    "difference differences downside downsides advantage advantages benefit benefits purpose point role meaning "
+    "use cost price size type kind example best way goal".split()
+)
+
+
+def focus_terms(question: str) -> list[str]:
+    """Terms of the thing a "what is / how does X work" question asks about, head noun last; [] for others.
+
+    `"How do Python metaclasses work?"` -> `["python", "metaclass"]`;
+    `"What is the difference between SQS and SNS?"` -> `["sqs", "sns"]`
+    """
+    text = question.strip()
+    for frame in _FOCUS_FRAMES:
+        match = frame.match(text)
+        if match is None:
+            continue
+        rest = match.group("x")
+        words = rest.split()
+        if words and words[0].lower().strip("?.,") in _RELATIONAL:
+            after = re.search(r"\b(?:between|of|for)\s+(.+)$", rest, re.I)
+            return tokenize(after.group(1).rstrip("?.! ")) if after else []
+        return tokenize(_PHRASE_END.split(rest, maxsplit=1)[0])
+    return []
+
+
 @dataclass(frozen=True)
 class Verdict:
     refused: bool
@@ -49,13 +93,36 @@ def name_like(question: str) -> list[str]:
 
 
 def unknown_names(question: str, vocabulary: set[str]) -> list[str]:
-    """Named terms of the question that never occur in the notes."""
+    """Names in the question that the notes never mention, with the name words around them.
+
+    With notes that mention AWS and functions: `"What is AWS Step Functions?"` -> `["AWS Step Functions"]`
+    """
+    names = name_like(question)
     unknown = []
-    for name in name_like(question):
-        terms = tokenize(name)
-        if terms and not any(t in vocabulary for t in terms[:1]):
-            unknown.append(name)
+    for phrase in _phrases(question, names):
+        if any((terms := tokenize(word)) and terms[0] not in vocabulary for word in phrase.split()):
+            unknown.append(phrase)
     return unknown
+
+
+def _phrases(question: str, names: list[str]) -> list[str]:
+    """Runs of adjacent name words: `("What is AWS Step Functions?", [AWS, Step, Functions])` -> one phrase."""
+    phrases: list[str] = []
+    words = _WORD.findall(question)
+    run: list[str] = []
+    wanted = list(names)
+    for word in words:
+        bare = word.strip(".-_/")
+        if wanted and bare == wanted[0]:
+            run.append(bare)
+            wanted.pop(0)
+            continue
+        if run:
+            phrases.append(" ".join(run))
+            run = []
+    if run:
+        phrases.append(" ".join(run))
+    return phrases
 
 
 def judge(question: str, hits: Sequence[Hit], vocabulary: set[str]) -> Verdict:
@@ -67,6 +134,9 @@ def judge(question: str, hits: Sequence[Hit], vocabulary: set[str]) -> Verdict:
     unknown = tuple(unknown_names(question, vocabulary))
     if unknown and best < STRONG:
         return Verdict(True, f"your notes never mention {', '.join(unknown)}", unknown)
+    focus = focus_terms(question)
+    if focus and focus[-1] not in vocabulary and best < FOCUS_STRONG:
+        return Verdict(True, f"your notes never mention “{focus[-1]}”", (focus[-1],))
     if best < FLOOR:
         return Verdict(True, f"the closest note is a weak match (similarity {best:.2f})")
     return Verdict(False, "")
