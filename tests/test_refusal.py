@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.refusal import FLOOR, STRONG, judge, name_like, unknown_names
+from assistant.refusal import FLOOR, STRONG, focus_terms, judge, name_like, unknown_names
 from corpus.types import Block, Section
 from index.keyword import tokenize
 from index.retrieve import Hit
@@ -143,3 +143,32 @@ def test_similarity_below_the_top_three_does_not_count():
 
 def test_floor_and_strong_are_ordered():
     assert 0.0 < FLOOR < STRONG < 1.0
+
+
+# focus_terms: the thing a "what is / how does X work" question asks about
+
+
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        ("How do Python metaclasses work?", ["python", "metaclass"]),  # docstring
+        ("What is the difference between SQS and SNS?", ["sqs", "sns"]),  # docstring: a relational noun
+        ("How do I set up streaming replication in Postgres?", ["streaming", "replication"]),
+        ("What is etcd and why does Kubernetes use it?", ["etcd"]),
+        ("What's the downside of big indexes?", ["big", "index"]),
+        ("Explain route 53", ["route", "53"]),
+        ("Which service sends email?", []),  # no focus frame: nothing to check
+        ("How does PrivateLink keep traffic private?", []),
+    ],
+)
+def test_focus_terms(question, terms):
+    assert focus_terms(question) == terms
+
+
+def test_unknown_focus_is_refused_unless_the_match_is_very_strong():
+    """Notes near the topic (they know Lambda) do not answer about a thing they never name (layers)."""
+    vocabulary = {"lambda", "function", "serverless"}
+    assert judge("What are Lambda layers?", hits(MEDIUM, LOW), vocabulary).refused
+    assert "layer" in judge("What are Lambda layers?", hits(MEDIUM, LOW), vocabulary).reason
+    assert not judge("What are Lambda layers?", hits(0.9, LOW), vocabulary).refused
+    assert not judge("What is Lambda?", hits(MEDIUM, LOW), vocabulary).refused
