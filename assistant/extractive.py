@@ -42,6 +42,15 @@ _REASON = re.compile(
     re.IGNORECASE,
 )
 _URL_ONLY = re.compile(r"^\S*://\S*$")
+# "How do I fix/do X?" wants the step, and notes write steps as commands: "Add a healthcheck ...".
+HOW_BONUS = 0.1
+_HOW = re.compile(r"^\s*how\s+(do|can|should|would)\s+(i|you|we)\b|\bhow to\b|\bfix\b", re.IGNORECASE)
+_IMPERATIVE = re.compile(
+    r"^(?:[\w\s]{0,30}:\s*)?(add|use|set|run|create|enable|configure|install|call|pass|wrap|put|make|specify|define|"
+    r"ensure|associate|avoid|check|replace|remove|move|keep|write|give|start|stop|open|close|switch|attach|"
+    r"mount|deploy|build|restart|increase|decrease|turn|prefer)\b",
+    re.IGNORECASE,
+)
 # Notes file lists under labels like "Pros" and "Cons"; questions ask for "advantages" or "downsides". A unit whose
 # label (or opening word) names the facet the question asks for gets FACET_BONUS.
 FACET_BONUS = 0.2
@@ -94,6 +103,7 @@ def score_units(
     definition = bool(_DEFINITION.search(question))
     why = bool(_WHY.search(question))
     wanted = facets(question)
+    how = bool(_HOW.search(question))
     scored = []
     first = next((u.ordinal for u in known if quotable(u.text)), -1)
     for unit, sim in zip(known, sims, strict=True):
@@ -107,6 +117,8 @@ def score_units(
             score += REASON_BONUS
         if wanted and wanted & facets(unit.context or " ".join(unit.text.split()[:2])):
             score += FACET_BONUS
+        if how and _IMPERATIVE.match(unit.text):
+            score += HOW_BONUS
         scored.append((unit, score))
     return scored
 
@@ -120,16 +132,21 @@ def _is_question(unit: Unit) -> bool:
     return unit.text.rstrip().endswith("?")
 
 
-def pick_units(scored: list[tuple[Unit, float]]) -> tuple[tuple[Unit, ...], float]:
+def pick_units(scored: list[tuple[Unit, float]], question: str = "") -> tuple[tuple[Unit, ...], float]:
     """The units to quote from one section and the section's best score.
 
     When the best unit is a question the notes ask themselves ("How can a lambda communicate with a VPC?"),
-    the answer is the run of lines that follows it.
+    the answer is the run of lines that follows it. When it is an item of a list whose label the question asks
+    for ("drawbacks" and a list under "Cons:"), the answer is that list.
     """
     if not scored:
         return (), 0.0
     ordered = sorted(scored, key=lambda pair: -pair[1])
     best_unit, best = ordered[0]
+    if best_unit.context and _asks_for_label(question, best_unit.context):
+        items = [u for u, _ in scored if u.context == best_unit.context]
+        if len(items) > 1:
+            return tuple(items[:MAX_RUN]), best
     asked = next(((u, s) for u, s in ordered if _is_question(u)), None)
     if asked is not None and asked[1] >= best - FAQ_MARGIN:
         units = [u for u, _ in scored]
@@ -144,6 +161,17 @@ def pick_units(scored: list[tuple[Unit, float]]) -> tuple[tuple[Unit, ...], floa
     floor = best - KEEP_MARGIN
     chosen = [u for u, s in ordered[:MAX_UNITS] if s >= floor and not _is_question(u)] or [best_unit]
     return tuple(sorted(chosen, key=lambda u: u.ordinal)), best
+
+
+def _asks_for_label(question: str, label: str) -> bool:
+    """Whether the question asks for what a list's label names: by facet ("drawbacks" for "Cons") or by word.
+
+    `("What are the key features of PrivateLink?", "Key features of AWS PrivateLink")` -> True
+    """
+    if facets(question) & facets(label):
+        return True
+    asked, named = set(tokenize(question)), set(tokenize(label))
+    return len(asked & named) >= 2 or (bool(named) and named <= asked)
 
 
 def _title_terms(section: Section) -> set[str]:
@@ -204,7 +232,7 @@ def select_evidence(
         picked: dict[int, Unit] = {}
         best = 0.0
         for text, vector in asks:
-            units, score = pick_units(score_units(text, vector, hit.section, vectors))
+            units, score = pick_units(score_units(text, vector, hit.section, vectors), text)
             picked.update((u.ordinal, u) for u in units)
             best = max(best, score)
         if picked:

@@ -81,6 +81,8 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
     item_lines: list[tuple[int, int]] = []
     row: list[str] | None = None
     row_line = (0, 0)
+    header: list[str] = []
+    in_head = False
     for i, tok in enumerate(tokens):
         start, end = (tok.map or (0, 0))
         start, end = start + offset, end + offset
@@ -92,12 +94,17 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
             s, e = item_lines.pop()
             if text:
                 out.append((Block(redact(text), "item", s + 1, e, hidden), s))
+        elif tok.type in ("thead_open", "thead_close"):
+            in_head = tok.type == "thead_open"
         elif tok.type == "tr_open":
             row, row_line = [], (start, end)
         elif tok.type == "tr_close" and row is not None:
-            text = " | ".join(cell for cell in row if cell)
-            if text:
-                out.append((Block(redact(text), "row", row_line[0] + 1, row_line[1], hidden), row_line[0]))
+            if in_head:
+                header = row  # not a block of its own: each row below carries it
+            else:
+                text = _row_text(header, row)
+                if text:
+                    out.append((Block(redact(text), "row", row_line[0] + 1, row_line[1], hidden), row_line[0]))
             row = None
         elif tok.type == "inline":
             drafts_links.extend(_links(tok))
@@ -122,6 +129,16 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
         elif tok.type == "html_block":
             out.extend(_html_blocks(tok, offset, hidden, drafts_links))
     return out
+
+
+def _row_text(header: list[str], cells: list[str]) -> str:
+    """A table row read with its header: `(["method", "safe"], ["GET", "yes"])` -> `"method: GET; safe: yes"`.
+
+    A row quoted alone must still say what its cells mean.
+    """
+    if len(header) != len(cells) or not any(header):
+        return " | ".join(cell for cell in cells if cell)
+    return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=True) if c)
 
 
 def _html_blocks(tok: Token, offset: int, hidden: bool, links: list[str]) -> list[tuple[Block, int]]:

@@ -263,3 +263,4 @@ def test_question_is_cleaned_before_answering(aws_app):
 def test_bad_question_raises_question_error(aws_app, question):
     with pytest.raises(QuestionError):
         aws_app.assistant.ask(question)
+

@@ -201,3 +201,10 @@ def test_hard_wrapped_prose_is_one_sentence_and_lines_per_fact_stay_apart():
         "Retry only idempotent calls so the client can retry after a network error.",
         "POST is not idempotent",
     ]
+
+
+def test_table_rows_carry_their_header():
+    """A row quoted alone must say what its cells mean, so it is read with the header; the header is no row."""
+    note = "# HTTP\n| method | idempotent |\n|---|---|\n| GET | yes |\n| POST | no |\n"
+    texts = [u.text for u in section_units(parse_note(Note("h.md", note))[0])]
+    assert texts == ["method: GET; idempotent: yes", "method: POST; idempotent: no"]

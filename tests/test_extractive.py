@@ -1,0 +1,71 @@
+"""The extractive answerer's pure parts: worked examples, no model."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.extractive import Evidence, compose, pick_units, quotable, split_question
+from corpus.types import Section, Unit
+from index.keyword import expand, facets
+
+
+def unit(ordinal: int, text: str, context: str = "", line: int = 0) -> Unit:
+    return Unit("n.md#x", ordinal, text, line or ordinal + 2, line or ordinal + 2, context=context)
+
+
+def test_pick_units_returns_the_whole_list_a_question_asks_for():
+    """ "Drawbacks" asks for the list under "Cons:", all of it, not just its best item."""
+    units = [
+        unit(0, "fast to write", "Pros"),
+        unit(1, "slower at run time", "Cons"),
+        unit(2, "harder to debug", "Cons"),
+    ]
+    picked, best = pick_units([(units[0], 0.5), (units[1], 0.9), (units[2], 0.4)], "What are the drawbacks?")
+    assert [u.text for u in picked] == ["slower at run time", "harder to debug"]
+    assert best == 0.9
+
+
+def test_pick_units_answers_a_question_the_notes_ask_with_the_lines_below_it():
+    units = [
+        unit(0, "Interview question: how do I X?"),
+        unit(1, "Do A"),
+        unit(2, "Then B"),
+        unit(3, "Far away", line=40),
+    ]
+    picked, _ = pick_units([(units[0], 0.8), (units[1], 0.5), (units[2], 0.4), (units[3], 0.79)], "how do I X")
+    assert [u.text for u in picked] == ["Do A", "Then B"]
+
+
+def test_pick_units_keeps_units_near_the_best_and_drops_the_rest():
+    units = [unit(0, "best one here"), unit(1, "close second one"), unit(2, "far off topic")]
+    picked, _ = pick_units([(units[0], 0.9), (units[1], 0.8), (units[2], 0.3)], "q")
+    assert [u.text for u in picked] == ["best one here", "close second one"]
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("What is etcd and why does Kubernetes use it?", ["What is etcd", "why does Kubernetes use it?"]),
+        ("How do SQS and SNS differ?", ["How do SQS and SNS differ?"]),
+    ],
+)
+def test_split_question(question, parts):
+    assert split_question(question) == parts
+
+
+def test_facets_and_query_expansion():
+    assert facets("What are the downsides?") == {"cons"}
+    assert facets("Any benefits?") == {"pros"}
+    assert facets("What is SQS?") == set()
+    assert {"con", "disadvantage"} <= set(expand("drawbacks of indexes"))
+
+
+@pytest.mark.parametrize(("text", "ok"), [("https://youtu.be/x", False), ("DynamoDB", False), ("It scales.", True)])
+def test_quotable(text, ok):
+    assert quotable(text) is ok
+
+
+def test_compose_puts_the_title_first_and_a_citation_after_each_claim():
+    section = Section("n.md", "sqs", "SQS", 2, ("N", "SQS"), 1, 2, (), "")
+    text = compose([Evidence(section, (unit(0, "Managed message queue"),), 1.0)], {"n.md#sqs": 1})
+    assert text == "**SQS** — Managed message queue. [1]"
