@@ -173,11 +173,10 @@ class NotesAssistant:
 
     def _refusal(self, found: Found, reason: str) -> AnswerStream:
         related = tuple(citation(n, h.section, score=h.score) for n, h in enumerate(found.retrieval.hits[:3], 1))
-        text = f"Your notes don't cover that ({reason})."
+        # The related sections travel as `related`, shown as such by the UI and CLI, never as cited sources.
+        text = f"Your notes don't cover that: {reason}."
         if related:
-            text += " The nearest sections, as related reading:\n" + "\n".join(
-                f"- {c.key} — {' > '.join(c.heading_path)}" for c in related
-            )
+            text += " The nearest sections are listed as related reading."
         return AnswerStream(
             _words(text),
             lambda: self._finish(found, text, (), refused=True, answerer=self.answerer, related=related),

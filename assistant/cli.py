@@ -74,17 +74,25 @@ def cmd_search(args) -> int:
     return 0
 
 
-def _print_answer(answer) -> None:
-    if answer.rewritten:
-        print(f"(searched for: {answer.standalone})")
-    print(answer.text)
+def _print_sources(answer) -> None:
     for notice in answer.notices:
         print(f"note: {notice}")
     if answer.citations:
         print("\nSources:")
-        for c in answer.citations:
-            hidden = " — from a commented-out part" if c.hidden else ""
-            print(f"[{c.number}] {c.key} — {' > '.join(c.heading_path)}, lines {c.line_start}-{c.line_end}{hidden}")
+    for c in answer.citations:
+        hidden = " — from a commented-out part" if c.hidden else ""
+        print(f"[{c.number}] {c.key} — {' > '.join(c.heading_path)}, lines {c.line_start}-{c.line_end}{hidden}")
+    if answer.related:
+        print("\nRelated reading (it does not answer the question):")
+    for c in answer.related:
+        print(f"- {c.key} — {' > '.join(c.heading_path)}, lines {c.line_start}-{c.line_end}")
+
+
+def _print_answer(answer) -> None:
+    if answer.rewritten:
+        print(f"(searched for: {answer.standalone})")
+    print(answer.text)
+    _print_sources(answer)
 
 
 def cmd_ask(args) -> int:
@@ -139,10 +147,7 @@ def cmd_chat(args) -> int:
         except QuestionError as err:
             print(f"! {err}")
             continue
-        for notice in answer.notices:
-            print(f"note: {notice}")
-        for c in answer.citations:
-            print(f"[{c.number}] {c.key} — {' > '.join(c.heading_path)}, lines {c.line_start}-{c.line_end}")
+        _print_sources(answer)
         history += [Turn("user", question), Turn("assistant", answer.text, tuple(c.key for c in answer.citations))]
 
 

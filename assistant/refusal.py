@@ -133,10 +133,10 @@ def judge(question: str, hits: Sequence[Hit], vocabulary: set[str]) -> Verdict:
     best = max(hit.dense for hit in hits[:3])
     unknown = tuple(unknown_names(question, vocabulary))
     if unknown and best < STRONG:
-        return Verdict(True, f"your notes never mention {', '.join(unknown)}", unknown)
+        return Verdict(True, f"they never mention {', '.join(unknown)}", unknown)
     focus = focus_terms(question)
     if focus and focus[-1] not in vocabulary and best < FOCUS_STRONG:
-        return Verdict(True, f"your notes never mention “{focus[-1]}”", (focus[-1],))
+        return Verdict(True, f"they never mention “{focus[-1]}”", (focus[-1],))
     if best < FLOOR:
-        return Verdict(True, f"the closest note is a weak match (similarity {best:.2f})")
+        return Verdict(True, f"the closest section is only a weak match (similarity {best:.2f})")
     return Verdict(False, "")
