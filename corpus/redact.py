@@ -16,9 +16,16 @@ _PATTERNS = (
     re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}\b"),  # Slack tokens
     re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\b"),  # JWTs
 )
-_LABELLED = re.compile(
-    r"(?i)\b((?:aws_)?(?:secret(?:_access)?_key|access_key_id|password|passwd|pwd|api[_\- ]?key|token|secret)"
-    r"\s*[:=]\s*)([\"']?)([^\s\"'`]{4,})\2"
+_LABEL = (
+    r"(?i)\b((?:aws_)?(?:secret(?:_access)?_key|access_key_id|password|passwd|pwd|passphrase|api[_\- ]?key|"
+    r"(?:access|auth|bearer|refresh)?[_\- ]?token|client[_\- ]secret|secret)"
+)
+# "password: x" and "token=x" mask whatever follows; "the password is x" only a quoted value or one with a
+# digit or symbol, so that "a password is required" stays readable.
+_QUOTED = r"([\"'`])([^\"'`\n]{4,}?)\2"
+_LABELLED = re.compile(_LABEL + r"\s*[:=]\s*)(?:" + _QUOTED + r"|()([^\s\"'`]{4,}))")
+_LABELLED_IS = re.compile(
+    _LABEL + r"\s+is\s+)(?:" + _QUOTED + r"|()([^\s\"'`]*[\d_!@#$%^&*+=/\\|~-][^\s\"'`]*[^\s.,;:!?\"'`]))"
 )
 
 
@@ -27,7 +34,16 @@ def redact(text: str) -> str:
 
     >>> redact("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG")
     'aws_secret_access_key = [redacted]'
+    >>> redact("the root password is `hunter2!`")
+    'the root password is `[redacted]`'
     """
     for pattern in _PATTERNS:
         text = pattern.sub(MASK, text)
-    return _LABELLED.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}", text)
+    for pattern in (_LABELLED, _LABELLED_IS):
+        text = pattern.sub(_mask_value, text)
+    return text
+
+
+def _mask_value(match: re.Match) -> str:
+    quote = match.group(2) or ""
+    return f"{match.group(1)}{quote}{MASK}{quote}"
