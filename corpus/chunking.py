@@ -126,27 +126,32 @@ def _split_long(text: str, budget: int) -> list[str]:
 
     Words are packed while they fit; a single word over budget (a long URL) is cut into character runs.
     """
-    pieces: list[str] = []
-    current: list[str] = []
-    size = 0
+    parts: list[str] = []
     for word in text.split():
-        cost = estimate_tokens(word)
-        if cost > budget:
+        if estimate_tokens(word) > budget:
             # Punctuation-dense words cost about one token per 2 characters; cut well inside that.
             step = max(budget, 8)
-            parts = [word[i : i + step] for i in range(0, len(word), step)]
+            parts += [word[i : i + step] for i in range(0, len(word), step)]
         else:
-            parts = [word]
-        for part in parts:
-            cost = estimate_tokens(part)
-            if current and size + cost > budget:
-                pieces.append(" ".join(current))
-                current, size = [], 0
-            current.append(part)
-            size += cost
+            parts.append(word)
+    return _pack(parts, budget, " ")
+
+
+def _pack(pieces: list[str], budget: int, sep: str) -> list[str]:
+    """Greedy packing in order: `(["a b", "c", "d e f"], 3, " ")` -> `["a b c", "d e f"]` (one token a word)."""
+    packed: list[str] = []
+    current: list[str] = []
+    size = 0
+    for piece in pieces:
+        cost = estimate_tokens(piece)
+        if current and size + cost > budget:
+            packed.append(sep.join(current))
+            current, size = [], 0
+        current.append(piece)
+        size += cost
     if current:
-        pieces.append(" ".join(current))
-    return pieces
+        packed.append(sep.join(current))
+    return packed
 
 
 def section_chunks(section: Section, budget: int = CHUNK_TOKENS) -> list[Chunk]:
@@ -166,18 +171,5 @@ def section_chunks(section: Section, budget: int = CHUNK_TOKENS) -> list[Chunk]:
                 pieces.append(sentence)
             else:
                 pieces.extend(_split_long(sentence, room))
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    for piece in pieces:
-        cost = estimate_tokens(piece)
-        if current and size + cost > room:
-            chunks.append("\n".join(current))
-            current, size = [], 0
-        current.append(piece)
-        size += cost
-    if current:
-        chunks.append("\n".join(current))
-    if not chunks:
-        chunks = [""]
+    chunks = _pack(pieces, room, "\n") or [""]
     return [Chunk(section.key, n, text, f"{head}\n{text}".strip()) for n, text in enumerate(chunks)]

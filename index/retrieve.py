@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from corpus.types import Section
 from index.fusion import normalize, reciprocal_rank_fusion
@@ -105,31 +101,3 @@ class HybridSearch:
             if key in self.by_key
         )
         return Retrieval(query, tuple(vec), hits)
-
-
-class NotesRetriever(BaseRetriever):
-    """The hybrid search as a LangChain retriever: sections as Documents with citation metadata."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    search: HybridSearch
-    k: int = 5
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [hit_document(hit) for hit in self.search.search(query, self.k).hits]
-
-
-def hit_document(hit: Hit) -> Document:
-    s = hit.section
-    return Document(
-        page_content=s.text,
-        metadata={
-            "key": s.key,
-            "path": s.path,
-            "anchor": s.anchor,
-            "heading_path": s.breadcrumb,
-            "line_start": s.line_start,
-            "line_end": s.line_end,
-            "score": hit.score,
-            "hidden": s.hidden,
-        },
-    )
