@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from langchain_core.runnables import RunnableLambda
 
 from assistant.extractive import Evidence, Rarity, compose, select_evidence, split_question
-from assistant.followup import Condensed, Topic, condense
+from assistant.followup import Condensed, Topic, condense, refers_back
 from assistant.questions import clean_history, clean_question
 from assistant.refusal import judge
 from assistant.types import Answer, Citation, Turn
@@ -106,15 +106,18 @@ class NotesAssistant:
         started = time.perf_counter()
         question = clean_question(inputs["question"])
         history = clean_history(inputs.get("history") or ())
-        topic = self._topic(history)
+        # Only a question that leans on the previous turn needs its topic (which may cost a search).
+        topic = self._topic(history) if history and refers_back(question) != "none" else None
         return {"condensed": condense(question, topic), "started": started}
 
     def _topic(self, history: Sequence[Turn]) -> Topic | None:
         """The previous turn's topic: the section its answer cited first, or the best match for its question."""
-        last_user = next((t for t in reversed(history) if t.role == "user"), None)
-        if last_user is None:
+        users = [n for n, t in enumerate(history) if t.role == "user"]
+        if not users:
             return None
-        cited = next((t.cited for t in reversed(history) if t.role == "assistant" and t.cited), ())
+        last_user = history[users[-1]]
+        reply = history[users[-1] + 1] if users[-1] + 1 < len(history) else None
+        cited = reply.cited if reply is not None and reply.role == "assistant" else ()
         section = self.search.by_key.get(cited[0]) if cited else None
         if section is None:
             hits = self.search.search(last_user.content, 1).hits
