@@ -200,8 +200,9 @@ def parse_note(note: Note) -> list[Section]:
     `# AWS\\n## Databases\\n### Elasticache\\nRedis on cloud` -> sections `aws`, `databases` (empty) and
     `elasticache` with heading path ("AWS", "Databases", "Elasticache").
     """
-    tokens = _parser().parse(note.text)
-    lines = note.text.split("\n")
+    text = blank_front_matter(note.text)
+    tokens = _parser().parse(text)
+    lines = text.split("\n")
     anchors = AnchorCounter()
     stem = note.path.rsplit("/", 1)[-1].removesuffix(".md")
     drafts: list[_Draft] = [_Draft("", stem, 0, (stem,), 1)]
@@ -245,6 +246,24 @@ def parse_note(note: Note) -> list[Section]:
             end -= 1
         sections.append(_freeze(draft, note.path, end, _markdown(lines, draft.line_start, end)))
     return sections
+
+
+_FRONT_MATTER_END = re.compile(r"^(---|\.\.\.)\s*$")
+
+
+def blank_front_matter(text: str) -> str:
+    """YAML front matter (Obsidian, Jekyll) blanked out, line numbers kept.
+
+    Parsed as markdown, its closing `---` would turn the lines above it into a heading.
+    `"---\ntags: [aws]\n---\n# AWS"` -> `"\n\n\n# AWS"`
+    """
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        return text
+    for n, line in enumerate(lines[1:], start=1):
+        if _FRONT_MATTER_END.match(line):
+            return "\n" * (n + 1) + "\n".join(lines[n + 1 :])
+    return text
 
 
 def _only_anchor_links(token: Token) -> bool:

@@ -283,3 +283,15 @@ def test_loose_list_item_lines_end_on_its_text():
     assert [(b.text, b.line_start, b.line_end) for b in section.blocks] == [
         ("a", 2, 2), ("b", 4, 4), ("c", 6, 6), ("text", 8, 8)
     ]
+
+
+def test_yaml_front_matter_is_not_a_heading_and_lines_still_match():
+    """Obsidian-style front matter: its closing `---` must not make the YAML above it a setext heading."""
+    note = Note("o.md", "---\ntitle: My note\ntags: [aws]\n---\n# AWS\nSome text.\n")
+    sections = parse_note(note)
+    assert [(s.anchor, s.line_start, s.text) for s in sections] == [("aws", 5, "Some text.")]
+
+
+def test_a_thematic_break_first_without_a_closing_one_is_kept():
+    sections = parse_note(Note("o.md", "---\n# AWS\nSome text.\n"))
+    assert [s.anchor for s in sections] == ["aws"]
