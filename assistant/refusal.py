@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from index.keyword import STOPWORDS, tokenize
+from index.keyword import STOPWORDS, root, tokenize
 from index.retrieve import Hit
 
 # Calibrated on the dev set with the packaged MiniLM (see README, "Saying no"): answerable questions there
@@ -125,6 +125,13 @@ def _phrases(question: str, names: list[str]) -> list[str]:
     return phrases
 
 
+def _known(term: str, vocabulary: set[str]) -> bool:
+    """Whether the notes use the term in some form: "warehouse" is known to notes that say "warehousing"."""
+    if term in vocabulary:
+        return True
+    return root(term) in {root(word) for word in vocabulary if word[:3] == term[:3]}
+
+
 def judge(question: str, hits: Sequence[Hit], vocabulary: set[str]) -> Verdict:
     """Refuse when nothing is close, or when the question names what the notes never mention and the match is
     not strong."""
@@ -135,8 +142,9 @@ def judge(question: str, hits: Sequence[Hit], vocabulary: set[str]) -> Verdict:
     if unknown and best < STRONG:
         return Verdict(True, f"they never mention {', '.join(unknown)}", unknown)
     focus = focus_terms(question)
-    if focus and focus[-1] not in vocabulary and best < FOCUS_STRONG:
-        return Verdict(True, f"they never mention “{focus[-1]}”", (focus[-1],))
+    if focus and not _known(focus[-1], vocabulary) and best < FOCUS_STRONG:
+        word = next((w for w in _WORD.findall(question) if tokenize(w)[:1] == [focus[-1]]), focus[-1])
+        return Verdict(True, f"they never mention “{word}”", (word,))
     if best < FLOOR:
         return Verdict(True, f"the closest section is only a weak match (similarity {best:.2f})")
     return Verdict(False, "")

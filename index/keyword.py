@@ -63,6 +63,21 @@ def stem(word: str) -> str:
     return word
 
 
+def root(term: str) -> str:
+    """A stemmed term cut further, for asking whether the notes know a word in any form: -ing, -ed, final e.
+
+    `root("warehousing")` == `root("warehouse")` == `"warehous"`. Too coarse for ranking ("checked" would meet
+    "check" everywhere), right for "do the notes mention this at all?".
+    """
+    if len(term) <= 4 or not term.isalpha():
+        return term
+    if term.endswith("ing") and len(term) > 6:
+        term = term[:-3]
+    elif term.endswith("ed") and len(term) > 5:
+        term = term[:-2]
+    return term[:-1] if term.endswith("e") and len(term) > 4 else term
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stemmed content words; a joined name yields its parts too.
 

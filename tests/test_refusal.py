@@ -172,3 +172,12 @@ def test_unknown_focus_is_refused_unless_the_match_is_very_strong():
     assert "layer" in judge("What are Lambda layers?", hits(MEDIUM, LOW), vocabulary).reason
     assert not judge("What are Lambda layers?", hits(0.9, LOW), vocabulary).refused
     assert not judge("What is Lambda?", hits(MEDIUM, LOW), vocabulary).refused
+
+
+def test_a_focus_the_notes_use_in_another_form_is_known():
+    """Notes that say "warehousing" do cover "a data warehouse"; the reason quotes the word as typed."""
+    vocabulary = {"redshift", "data", "warehousing", "solution"}
+    assert not judge("What is a data warehouse?", hits(MEDIUM, LOW), vocabulary).refused
+    verdict = judge("What are data lakes?", hits(MEDIUM, LOW), vocabulary)
+    assert verdict.refused
+    assert "“lakes”" in verdict.reason
