@@ -26,9 +26,7 @@ MAX_UNITS = 4
 FAQ_MARGIN = 0.05
 MAX_RUN = 6
 CANDIDATE_SECTIONS = 4
-# A second section is cited only when it holds what the first lacks: a thing the question names in its title.
-# (Citing a runner-up on similarity alone cost citation precision on the dev set: sentence cosines of
-# neighbouring sections differ by less than their noise.)
+# Bonuses on top of a unit's cosine, each for a kind of question and the kind of sentence that answers it.
 TERM_BONUS = 0.15
 DEFINITION_BONUS = 0.15
 REASON_BONUS = 0.1
@@ -65,8 +63,6 @@ def split_question(question: str) -> list[str]:
     """
     parts = [part.strip() for part in _SECOND_PART.split(question) if part.strip()]
     return parts if len(parts) > 1 else [question]
-
-
 
 
 @dataclass(frozen=True)
@@ -213,6 +209,10 @@ def select_evidence(
     parts: Sequence[tuple[str, Sequence[float]]] = (),
 ) -> list[Evidence]:
     """The sections and units an answer is built from, best section first.
+
+    A further section is cited only when it holds what the ones before lack: a thing the question names in its
+    title. (Citing a runner-up on similarity alone cost citation precision on the dev set: sentence cosines of
+    neighbouring sections differ by less than their noise.)
 
     `naming` is the text whose names may pull in more sections (the question as typed, by default); `parts` are
     the sub-questions of a question that asks several things, with their vectors.
