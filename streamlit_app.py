@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import quote as url_quote
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -22,12 +23,14 @@ from assistant.questions import QuestionError
 from assistant.settings import Settings
 from assistant.types import Answer, Citation
 from corpus.reader import NotesError
+from corpus.types import Section
 from index.embeddings import ModelError
 from index.store import IndexError_, Progress
 
 ANSWER_AVATAR = ":material/menu_book:"
 REFUSAL_AVATAR = ":material/search_off:"
 USER_AVATAR = ":material/person:"
+NOTE_PARAM = "note"  # `?note=path#anchor` shows that note instead of the chat
 # Errors the user can fix (a wrong folder, a missing model package, a bad NOTES_LLM): one line each, never a
 # traceback. (An LLM that fails mid-answer is handled by the answerer: it falls back to the extractive answer.)
 SETUP_ERRORS = (NotesError, ModelError, IndexError_, LLMConfigError)
@@ -220,8 +223,17 @@ def lines_label(c: Citation) -> str:
 
 
 def note_link(settings: Settings, c: Citation) -> str:
-    """A markdown link `path#anchor` to the section in the note file on disk."""
-    url = (settings.notes_dir.resolve() / c.path).as_uri() + (f"#{c.anchor}" if c.anchor else "")
+    """A markdown link `path#anchor` to the section: on the forge when one is set, else in the app's note view.
+
+    (A `file://` link to the note on disk would be refused by the browser from an http page.) Streamlit opens
+    markdown links in a new tab, so the chat stays where it was.
+    """
+    fragment = f"#{url_quote(c.anchor)}" if c.anchor else ""
+    if settings.forge_url:
+        base = settings.forge_url if settings.forge_url.endswith("/") else settings.forge_url + "/"
+        url = f"{base}{url_quote(c.path)}{fragment}"
+    else:
+        url = f"?{NOTE_PARAM}={url_quote(c.path)}{fragment}"
     return f"[{escape_md(c.key)}](<{url}>)"
 
 
@@ -290,6 +302,47 @@ def show_answer(settings: Settings, answer: Answer) -> None:
     for notice in answer.notices:
         st.caption(f":material/info: {escape_md(notice)}")
     show_search(answer)
+
+
+# The note view: `?note=path#anchor` shows one note, each heading an anchor a source link can jump to.
+
+
+_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)\s*$")
+
+
+def section_body(section: Section) -> str:
+    """The section's markdown without its own heading line, which the note view draws as an anchored header."""
+    lines = section.markdown.split("\n")
+    if not section.title:
+        return section.markdown
+    if lines and _HEADING.match(lines[0]):
+        lines = lines[1:]
+    elif len(lines) > 1 and _SETEXT_UNDERLINE.match(lines[1]):
+        lines = lines[2:]
+    return "\n".join(lines).strip("\n")
+
+
+def show_note(app: App, path: str) -> None:
+    """One note from the index, section by section; only a path the index knows is shown, never a file read."""
+    sections = [s for s in app.index.sections if s.path == path]
+    if not sections:
+        st.error("No such note in your notes folder.", icon=":material/error:")
+        st.markdown("[:material/arrow_back: Back to chat](./)")
+        return
+    st.title(escape_md(path))
+    st.markdown("[:material/arrow_back: Back to chat](./)")
+    for s in sections:
+        if s.title:
+            title = escape_md(s.title)
+            if s.level <= 1:
+                st.header(title, anchor=s.anchor or False)
+            else:
+                st.subheader(title, anchor=s.anchor or False)
+        if s.hidden:
+            st.caption(":material/visibility_off: Part of this section is commented out in your notes (`<!-- -->`).")
+        body = section_body(s)
+        if body.strip():
+            st.markdown(escape_dollars(body, small_headings=True))
 
 
 # The chat: history in session state, replayed every run.
@@ -443,6 +496,10 @@ def chat_actions(slot: DeltaGenerator, settings: Settings) -> None:
 def main() -> None:
     # An emoji icon: a material icon favicon is fetched from fonts.gstatic.com, and this app stays offline.
     st.set_page_config(page_title="Notes assistant", page_icon="📝")
+    note = st.query_params.get(NOTE_PARAM)
+    if note is not None:
+        show_note(ready_app().app, note)
+        return
     st.title("Ask your notes")
     shared = ready_app()
     top_k, actions = sidebar(shared)

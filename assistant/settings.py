@@ -16,7 +16,8 @@ class Settings:
     """Everything a run can be told. `llm` empty means the offline extractive answerer.
 
     `llm` examples: `ollama:qwen2.5:3b`, `openai:gpt-4o-mini` (with `llm_base_url` for any OpenAI-compatible
-    server), `llamacpp:/models/qwen.gguf`.
+    server), `llamacpp:/models/qwen.gguf`. `forge_url`, when the notes also live in a git forge, is where source
+    links point (`https://github.com/me/notes/blob/main/` + `path#anchor`); without it they open the note in the app.
     """
 
     notes_dir: Path = BUNDLED_NOTES
@@ -28,6 +29,7 @@ class Settings:
     llm_timeout: float = 60.0
     top_k: int = 5
     model_dir: Path | None = None
+    forge_url: str | None = None
 
     @property
     def resolved_index_dir(self) -> Path:
@@ -55,6 +57,7 @@ class Settings:
             llm_timeout=float(env.get("NOTES_LLM_TIMEOUT", "60")),
             top_k=int(env.get("NOTES_TOP_K", "5")),
             model_dir=Path(env["NOTES_MODEL_DIR"]) if env.get("NOTES_MODEL_DIR") else None,
+            forge_url=env.get("NOTES_FORGE_URL") or None,
         )
         return base.with_(**flags)
 

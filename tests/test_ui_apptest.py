@@ -91,8 +91,49 @@ def test_opening_a_source_shows_its_text_with_the_quotes_marked(at):
     assert "##### Lambda" in body  # the note's heading, shown small
     assert "run functions in the cloud" in body
     assert ":orange-background[" in body  # the sentence the answer used is highlighted
-    assert "aws.md\\#lambda" in body  # the path#anchor link to the note on disk
-    assert "file://" in body
+    assert "[aws.md\\#lambda](<?note=aws.md#lambda>)" in body  # the path#anchor link to the app's note view
+    assert "file://" not in body  # a browser will not open a file:// link from an http page
+
+
+def test_source_link_points_to_the_forge_when_one_is_set(index_dir, monkeypatch):
+    # A different Settings object, so the cached app is built afresh (over the same, already filled index).
+    monkeypatch.setenv("NOTES_FORGE_URL", "https://github.com/me/notes/blob/main/")
+    app = AppTest.from_file(str(APP), default_timeout=120).run()
+    reply = ask(app, "What is Lambda?")
+    body = texts(next(e for e in sources(reply) if "Lambda" in e.label))
+    assert "[aws.md\\#lambda](<https://github.com/me/notes/blob/main/aws.md#lambda>)" in body
+
+
+def note_page(query: str) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=120)
+    app.query_params["note"] = query
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def test_note_param_shows_the_note_with_anchored_headings(index_dir):
+    app = note_page("aws.md")
+    assert not app.error, [e.value for e in app.error]
+    assert "aws.md" in app.title[0].value
+    assert not app.chat_input  # the note, not the chat
+    lambda_heading = next(h for h in app.subheader if h.value == "Lambda")
+    assert lambda_heading.proto.anchor == "lambda"  # what `?note=aws.md#lambda` scrolls to
+    assert app.header[0].proto.anchor == "aws"
+    shown = "\n".join(str(m.value) for m in app.markdown)
+    assert "run functions in the cloud" in shown
+    assert "](./)" in shown  # back to chat
+    assert any("commented out" in c.value for c in app.caption)
+    assert not any(e.proto.allow_html for e in app.markdown)
+
+
+@pytest.mark.parametrize("query", ["../../etc/passwd", "/etc/passwd", "missing.md", ""])
+def test_note_param_outside_the_notes_is_a_one_line_error(index_dir, query):
+    app = note_page(query)
+    assert len(app.error) == 1
+    assert "no such note in your notes folder" in app.error[0].value.lower()
+    assert not app.chat_input
+    assert not app.subheader
 
 
 def test_follow_up_is_rewritten_and_answers_about_sns(at):

@@ -137,6 +137,26 @@ def test_asking_in_a_browser_shows_a_cited_answer_and_its_source(server, chromiu
             assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id(
                 "stException"
             ).first.inner_text()
+
+            # The source's path#anchor link opens the note, in a new tab, at that section.
+            link = source.get_by_test_id("stExpanderDetails").get_by_role("link", name="aws.md#lambda")
+            with page.context.expect_page() as opened:
+                link.click()
+            note = opened.value
+            note.wait_for_load_state()
+            assert "?note=aws.md#lambda" in note.url
+            heading = note.get_by_test_id("stHeading").filter(has_text=re.compile(r"^Lambda$"))
+            expect(heading).to_be_visible(timeout=FIRST_ANSWER_S * 1000)
+            expect(note.locator("#lambda")).to_have_count(1)  # the anchor the link jumps to...
+            expect(heading).to_be_in_viewport(timeout=10_000)  # ...and the page scrolled there
+            expect(
+                note.get_by_test_id("stMarkdownContainer").filter(has_text="run functions in the cloud")
+            ).not_to_have_count(0)
+            assert note.get_by_test_id("stChatInputTextArea").count() == 0  # the note, not the chat
+            note.screenshot(path=str(ARTIFACTS / "note.png"))
+            assert note.get_by_test_id("stException").count() == 0, note.get_by_test_id(
+                "stException"
+            ).first.inner_text()
         finally:
             browser.close()
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
