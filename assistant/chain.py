@@ -74,7 +74,7 @@ class AnswerStream:
 class NotesAssistant:
     """Answers questions from one index, with the extractive answerer or an LLM answerer."""
 
-    def __init__(self, search: HybridSearch, top_k: int = 5, llm_answerer=None) -> None:
+    def __init__(self, search: HybridSearch, top_k: int = 8, llm_answerer=None) -> None:
         self.search = search
         self.top_k = top_k
         self.llm = llm_answerer
@@ -139,7 +139,8 @@ class NotesAssistant:
         return Found(condensed, retrieval, step["started"])
 
     def _answer(self, found: Found) -> AnswerStream:
-        hits = found.retrieval.hits
+        # Retrieval ranks ten or more sections (the eval's MRR looks that deep); the answer reads the top k.
+        hits = found.retrieval.hits[: self.top_k]
         question = found.condensed.standalone
         verdict = judge(question, hits, self.vocabulary)
         if verdict.refused:
@@ -164,6 +165,7 @@ class NotesAssistant:
         if self.llm is not None:
             return self.llm.stream(
                 found,
+                sources=[h.section for h in hits],
                 fallback=lambda: (text, citations),
                 finish=self._finish,
                 unit_vectors=self.search.index.unit_vectors,

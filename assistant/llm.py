@@ -94,7 +94,16 @@ class LLMAnswerer:
         self.context_tokens = context_tokens
         self.embeddings = embeddings
 
-    def stream(self, found, fallback, finish: Callable, unit_vectors: Callable, citation: Callable, refuse: Callable):
+    def stream(
+        self,
+        found,
+        sources: Sequence[Section],
+        fallback: Callable,
+        finish: Callable,
+        unit_vectors: Callable,
+        citation: Callable,
+        refuse: Callable,
+    ):
         """An AnswerStream over the model's checked sentences; what streams is exactly the final answer's text.
 
         `fallback()` gives the extractive (text, citations) for when the model cannot answer at all; `refuse()`
@@ -103,7 +112,7 @@ class LLMAnswerer:
         from assistant.chain import AnswerStream
 
         question = found.condensed.standalone
-        sections, notices = fit_sources(question, [h.section for h in found.retrieval.hits], self.context_tokens)
+        sections, notices = fit_sources(question, sources, self.context_tokens)
         state: dict = {"kept": [], "dropped": [], "numbers": {}, "notices": list(notices), "final": None}
 
         def extractive(reason: str) -> Iterator[str]:

@@ -27,7 +27,7 @@ class Settings:
     llm_api_key: str | None = None
     llm_context_tokens: int = 4096
     llm_timeout: float = 60.0
-    top_k: int = 5
+    top_k: int = 8
     model_dir: Path | None = None
     forge_url: str | None = None
 
@@ -55,7 +55,7 @@ class Settings:
             llm_api_key=env.get("NOTES_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
             llm_context_tokens=int(env.get("NOTES_LLM_CONTEXT", "4096")),
             llm_timeout=float(env.get("NOTES_LLM_TIMEOUT", "60")),
-            top_k=int(env.get("NOTES_TOP_K", "5")),
+            top_k=int(env.get("NOTES_TOP_K", "8")),
             model_dir=Path(env["NOTES_MODEL_DIR"]) if env.get("NOTES_MODEL_DIR") else None,
             forge_url=env.get("NOTES_FORGE_URL") or None,
         )

@@ -264,3 +264,15 @@ def test_bad_question_raises_question_error(aws_app, question):
     with pytest.raises(QuestionError):
         aws_app.assistant.ask(question)
 
+
+
+def test_a_comparison_draws_on_every_section_it_names(aws_app):
+    """"Compare EC2, ECS, EKS and Lambda": one cited section each, however the retrieval ranks them."""
+    answer = aws_app.assistant.ask("Compare EC2, ECS, EKS and Lambda")
+    cited = {c.anchor for c in answer.citations}
+    assert {
+        "elastic-compute-cloud-ec2",
+        "elastic-container-service-ecs",
+        "elastic-kubernetes-service-eks",
+        "lambda",
+    } <= cited
