@@ -17,6 +17,11 @@ _NAME_BEFORE = re.compile(r"^\W*\w+\b.*?\b([A-Z][A-Za-z0-9]+|[A-Z0-9]{2,})\b")
 _LEADING = re.compile(r"^\s*(and what about|what about|how about|same for|and|also|or)\b[\s,]*", re.IGNORECASE)
 # Pronouns that point at no earlier noun: "Is it possible ...", "it depends", "this is".
 _DUMMY = re.compile(r"\b(is it (possible|true|worth|better|ok|okay|necessary)|it depends)\b", re.IGNORECASE)
+# "Why?", "Tell me more", "Any example?": a question with nothing of its own to search for is about the last topic.
+_BARE_WORDS = frozenset(
+    "why how what when where which who more detail details example examples explain elaborate tell me give "
+    "an a the any some please go on further else so really mean meaning".split()
+)
 _FRAME = re.compile(r"^\s*((what|which|how|why|when|where|who)\b[^?]*?\b(is|are|does|do|can|should)\b)", re.IGNORECASE)
 
 
@@ -31,7 +36,7 @@ class Topic:
 
 @dataclass(frozen=True)
 class Condensed:
-    """A question made standalone. `kind` is "none", "pronoun" or "ellipsis"."""
+    """A question made standalone. `kind` is "none", "pronoun", "ellipsis" or "bare"."""
 
     question: str
     standalone: str
@@ -39,10 +44,14 @@ class Condensed:
 
 
 def refers_back(question: str) -> str:
-    """How a question leans on the previous turn: "pronoun", "ellipsis" or "none".
+    """How a question leans on the previous turn: "pronoun", "ellipsis", "bare" or "none".
 
-    `"How is it different from SNS?"` -> `"pronoun"`; `"And the Kubernetes one?"` -> `"ellipsis"`
+    `"How is it different from SNS?"` -> `"pronoun"`; `"And the Kubernetes one?"` -> `"ellipsis"`;
+    `"Tell me more"` -> `"bare"`
     """
+    words = re.findall(r"[a-z]+", question.lower())
+    if words and all(word in _BARE_WORDS for word in words):
+        return "bare"
     if _ELLIPSIS.search(question):
         return "ellipsis"
     pronoun = _PRONOUN.search(_DUMMY.sub(_blank, question))
@@ -67,6 +76,8 @@ def condense(question: str, topic: Topic | None) -> Condensed:
     if topic is None or kind == "none":
         return Condensed(question, question)
     subject = topic.title or topic.question
+    if kind == "bare":
+        return Condensed(question, f"{question.strip()} — about {subject}", kind)
     if kind == "pronoun":
         def swap(match: re.Match) -> str:
             word = match.group(1).lower()

@@ -172,3 +172,12 @@ def test_numeral_one_is_not_an_ellipsis():
 def test_pronoun_with_its_noun_in_the_same_question_is_left_alone():
     question = "What is CloudTrail and what does it log?"
     assert condense(question, SQS).standalone == question
+
+
+@pytest.mark.parametrize("question", ["Tell me more", "Why?", "Any examples?", "more details please"])
+def test_a_bare_follow_up_is_about_the_last_topic(question):
+    """A question with nothing of its own to search for continues the previous turn."""
+    topic = Topic("What is SQS?", "SQS (Simple Queue Service)", "Messaging")
+    assert refers_back(question) == "bare"
+    assert condense(question, topic).standalone == f"{question} — about SQS (Simple Queue Service)"
+    assert condense(question, None).standalone == question
