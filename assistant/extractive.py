@@ -170,10 +170,6 @@ def _asks_for_label(question: str, label: str) -> bool:
     return len(asked & named) >= 2 or (bool(named) and named <= asked)
 
 
-def _title_terms(section: Section) -> set[str]:
-    return set(tokenize(section.title))
-
-
 @dataclass(frozen=True)
 class Rarity:
     """How many section titles and how many sections hold each term: what makes a term a name here."""

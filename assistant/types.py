@@ -32,10 +32,6 @@ class Citation:
     markdown: str
     score: float = 0.0
 
-    @property
-    def label(self) -> str:
-        return f"{self.key} ({' > '.join(self.heading_path)}, lines {self.line_start}-{self.line_end})"
-
 
 @dataclass(frozen=True)
 class Answer:

@@ -22,7 +22,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from corpus.chunking import section_chunks, section_units
-from corpus.types import Block, Section, Unit
+from corpus.types import Block, Chunk, Section, Unit
 
 FORMAT = 1
 BATCH = 64
@@ -58,15 +58,16 @@ class Manifest:
     warnings: tuple[str, ...] = ()
 
 
-def section_hash(section: Section, model_id: str) -> str:
+def section_hash(section: Section, model_id: str, pieces: tuple[list[Chunk], list[Unit]] | None = None) -> str:
     """Changes exactly when what gets embedded for the section changes, the embedding model included.
 
     It hashes the embedded texts themselves, so a change in how sections are cut into chunks and units re-embeds
     what it touches; line numbers are left out, so a line added above a section costs no re-embedding (the
     manifest carries the new line numbers).
     """
-    chunks = [c.embed_text for c in section_chunks(section)]
-    units = [_unit_embed_text(section, u) for u in section_units(section)]
+    its_chunks, its_units = pieces or (section_chunks(section), section_units(section))
+    chunks = [c.embed_text for c in its_chunks]
+    units = [_unit_embed_text(section, u) for u in its_units]
     payload = json.dumps([section.key, section.kind, chunks, units], ensure_ascii=False)
     return hashlib.sha1(f"{FORMAT}\n{model_id}\n{payload}".encode()).hexdigest()[:20]
 
@@ -153,18 +154,17 @@ class ChromaIndex:
         """Make the index hold exactly `sections`, embedding only what changed."""
         started = time.perf_counter()
         old = self.manifest.hashes if self.manifest and self.manifest.model_id == self.model_id else {}
-        new = {section.key: section_hash(section, self.model_id) for section in sections}
+        # Cut each section once: the pieces give both its hash and, when it changed, what to embed.
+        pieces = {s.key: (section_chunks(s), section_units(s)) for s in sections}
+        new = {s.key: section_hash(s, self.model_id, pieces[s.key]) for s in sections}
         # A section is present only with all its rows: a run that died between batches left some out.
         have_chunks = Counter(meta["hash"] for meta in self.chunks.get(include=["metadatas"])["metadatas"])
         have_units = Counter(meta["hash"] for meta in self.units.get(include=["metadatas"])["metadatas"])
-        todo, chunks, units = [], [], []
+        chunks, units = [], []
         for s in sections:
-            if not s.indexable:
-                continue
-            its_chunks, its_units = section_chunks(s), section_units(s)
+            its_chunks, its_units = pieces[s.key]
             h = new[s.key]
-            if have_chunks[h] != len(its_chunks) or have_units[h] != len(its_units):
-                todo.append(s)
+            if s.indexable and (have_chunks[h] != len(its_chunks) or have_units[h] != len(its_units)):
                 chunks += [(s, c) for c in its_chunks]
                 units += [(s, u) for u in its_units]
         total, done = len(chunks) + len(units), 0

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from assistant.chain import citation
 from assistant.evaluation import (
     Case,
     EvalFileError,
@@ -46,18 +47,7 @@ OTHER_SQS = section("sqs", "A queue in someone else's notes.", path="other.md")
 
 
 def cite(number: int, s: Section) -> Citation:
-    return Citation(
-        number=number,
-        key=s.key,
-        path=s.path,
-        anchor=s.anchor,
-        heading_path=s.heading_path,
-        line_start=s.line_start,
-        line_end=s.line_end,
-        hidden=False,
-        quotes=(s.text,),
-        markdown=s.markdown,
-    )
+    return citation(number, s, (s.text,))
 
 
 def answer(
