@@ -10,7 +10,7 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.chain import NotesAssistant
 from assistant.settings import Settings
-from corpus.parse import parse_note
+from corpus.parse import parse_notes
 from corpus.reader import read_notes
 from corpus.types import Section
 from index.store import ChromaIndex, IndexError_, Progress, SyncReport, move_aside
@@ -21,7 +21,8 @@ Say = Callable[[str], None]
 def read_sections(notes_dir: Path) -> tuple[list[Section], tuple[str, ...]]:
     """All sections of all notes under `notes_dir`, and what could not be read."""
     result = read_notes(notes_dir)
-    return [s for note in result.notes for s in parse_note(note)], result.warnings
+    sections, unparsed = parse_notes(result.notes)
+    return sections, result.warnings + tuple(unparsed)
 
 
 def open_index(index_dir: Path, embeddings: Embeddings, model_id: str, say: Say) -> ChromaIndex:

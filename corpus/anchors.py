@@ -23,7 +23,9 @@ class AnchorCounter:
 
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
-        self._used: set[str] = set()
+        # "" is the key of the text above the first heading (`path` alone), so an empty heading (`### `) gets
+        # `-1` rather than the same key as that preamble.
+        self._used: set[str] = {""}
 
     def __call__(self, heading: str) -> str:
         """`Foo`, `Foo`, `Foo-1` -> `foo`, `foo-1`, `foo-1-1` (the third may not take the second's anchor)."""

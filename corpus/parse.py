@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -12,8 +13,9 @@ from corpus.anchors import AnchorCounter
 from corpus.redact import redact
 from corpus.types import Block, Note, Section
 
-_COMMENT = re.compile(r"<!--(.*?)(?:-->|$)", re.DOTALL)
-_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+# Bounded and stopping at the next "<", so a line of ten thousand "<a" costs one short look each, not a scan
+# to the end of the text each (quadratic).
+_TAG = re.compile(r"</?[A-Za-z][^<>]{0,2000}>")
 
 
 def _parser() -> MarkdownIt:
@@ -141,25 +143,55 @@ def _row_text(header: list[str], cells: list[str]) -> str:
     return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=True) if c)
 
 
+def _comment_split(content: str) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, inside a comment) spans of an HTML block's text, in order, found in one pass.
+
+    HTML comments do not nest, so an `<!--` inside one is just text; an unclosed one runs to the end.
+    `"a<!--b-->c"` -> `(0, 1, False), (5, 6, True), (9, 10, False)`
+    """
+    pos = 0
+    while pos < len(content):
+        opener = content.find("<!--", pos)
+        if opener < 0:
+            yield pos, len(content), False
+            return
+        if opener > pos:
+            yield pos, opener, False
+        closer = content.find("-->", opener + 4)
+        end = len(content) if closer < 0 else closer
+        yield opener + 4, end, True
+        pos = len(content) if closer < 0 else closer + 3
+
+
+def _strip_tags(text: str) -> str:
+    """Tags dropped, the lines they spanned kept: `"<b\nclass=x>hi</b>"` -> `" \n hi "`."""
+    return _TAG.sub(lambda m: " " + "\n" * m.group().count("\n"), text)
+
+
 def _html_blocks(tok: Token, offset: int, hidden: bool, links: list[str]) -> list[tuple[Block, int]]:
-    """An HTML block: comments are parsed as markdown and marked hidden; other tags are dropped."""
+    """An HTML block: the text of its tags as a paragraph, its comments parsed as markdown and marked hidden.
+
+    Iterative over the comments, so a block of hundreds of `<!--` costs one pass, not one stack frame each.
+    """
     start = (tok.map or (0, 0))[0] + offset
     content = tok.content
     out: list[tuple[Block, int]] = []
-    match = _COMMENT.search(content)
-    if match is None:
-        text = " ".join(_TAG.sub(" ", content).split())
-        if text:
-            out.append((Block(redact(text), "paragraph", start + 1, start + content.count("\n"), hidden), start))
-        return out
-    before = content[: match.start()]
-    inner_offset = start + before.count("\n")
-    # The comment's body starts on the line of "<!--", so its line numbers line up with the file's.
-    out.extend(_blocks(_parser().parse(match.group(1)), inner_offset, True, links))
-    rest = content[match.end():]
-    if rest.strip():
-        rest_offset = start + content[: match.end()].count("\n")
-        out.extend(_blocks(_parser().parse(rest), rest_offset, hidden, links))
+    for a, b, is_comment in _comment_split(content):
+        first = start + content.count("\n", 0, a)  # 0-based line of the span's first character
+        if is_comment:
+            # The comment's body starts on the line of "<!--", so its line numbers line up with the file's.
+            body = content[a:b].replace("<!--", "")
+            out.extend(_blocks(_parser().parse(body), first, True, links))
+            continue
+        lines = [" ".join(line.split()) for line in _strip_tags(content[a:b]).split("\n")]
+        while lines and not lines[-1]:
+            lines.pop()
+        lead = next((n for n, line in enumerate(lines) if line), None)
+        if lead is None:
+            continue
+        text = "\n".join(lines[lead:])
+        line_start = first + lead + 1
+        out.append((Block(redact(text), "paragraph", line_start, first + len(lines), hidden), line_start - 1))
     return out
 
 
@@ -249,20 +281,29 @@ def parse_note(note: Note) -> list[Section]:
 
 
 _FRONT_MATTER_END = re.compile(r"^(---|\.\.\.)\s*$")
+# What YAML front matter is made of: `key: value` lines, `- item` and indented continuation lines, comments.
+# A note that merely starts with a `---` rule has prose or markdown between its rules instead.
+_YAML_KEY = re.compile(r"^[\w\"'][\w .\"'-]{0,100}:(\s|$)")
+_YAML_MORE = re.compile(r"^(\s+\S|-(\s|$)|#)")
 
 
 def blank_front_matter(text: str) -> str:
-    """YAML front matter (Obsidian, Jekyll) blanked out, line numbers kept.
+    """YAML front matter (Obsidian, Jekyll) blanked out, line numbers kept; any other text between rules kept.
 
     Parsed as markdown, its closing `---` would turn the lines above it into a heading.
-    `"---\ntags: [aws]\n---\n# AWS"` -> `"\n\n\n# AWS"`
+    `"---\ntags: [aws]\n---\n# AWS"` -> `"\n\n\n# AWS"`; `"---\nJust a rule\n---"` stays as it is.
     """
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
         return text
     for n, line in enumerate(lines[1:], start=1):
         if _FRONT_MATTER_END.match(line):
+            first = next((line for line in lines[1:n] if line.strip()), None)
+            if first is not None and not _YAML_KEY.match(first):
+                return text
             return "\n" * (n + 1) + "\n".join(lines[n + 1 :])
+        if line.strip() and not (_YAML_KEY.match(line) or _YAML_MORE.match(line)):
+            return text  # a line YAML cannot hold: a rule followed by the note itself
     return text
 
 
@@ -282,3 +323,28 @@ def _only_anchor_links(token: Token) -> bool:
             outside += child.content
     return not outside.strip(" -*|:")
 
+
+
+def parse_notes(notes: Sequence[Note]) -> tuple[list[Section], list[str]]:
+    """Sections of every note, and a one-line warning for each note that could not be parsed.
+
+    One pathological file must not stop the folder: whatever goes wrong inside it is reported and it is skipped.
+    Keys (`path#anchor`) are unique per note by construction (`AnchorCounter`); this also holds them unique
+    across the folder, whatever paths the notes have, since Chroma rows and citations are keyed by them.
+    """
+    sections: list[Section] = []
+    warnings: list[str] = []
+    seen: set[str] = set()
+    for note in notes:
+        try:
+            parsed = parse_note(note)
+        except Exception as err:  # whatever one file does, the others still index
+            warnings.append(f"skipped {note.path}: it could not be parsed as markdown ({type(err).__name__})")
+            continue
+        for section in parsed:
+            unique, n = section, 1
+            while unique.key in seen:
+                unique, n = replace(section, anchor=f"{section.anchor}-{n}"), n + 1
+            seen.add(unique.key)
+            sections.append(unique)
+    return sections, warnings
