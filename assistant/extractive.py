@@ -25,6 +25,12 @@ MAX_UNITS = 4
 # below it: interview notes are full of "Q?\nA1\nA2".
 FAQ_MARGIN = 0.05
 MAX_RUN = 6
+# A passage (a paragraph, a list with its lead-in) is quoted whole up to this many units, and one section's part of
+# an answer stops at ANSWER_UNITS: the longest lists in the dev notes (SOLID, the cache-aside steps) fit.
+PASSAGE_UNITS = 10
+ANSWER_UNITS = 14
+# A paragraph is quoted whole up to this many sentences; past it, it is an essay and only the chosen part is.
+PARAGRAPH_UNITS = 4
 CANDIDATE_SECTIONS = 4
 # Bonuses on top of a unit's cosine, each for a kind of question and the kind of sentence that answers it.
 TERM_BONUS = 0.15
@@ -156,7 +162,35 @@ def pick_units(scored: list[tuple[Unit, float]], question: str = "") -> tuple[tu
             return tuple(run[1:]), best
     floor = best - KEEP_MARGIN
     chosen = [u for u, s in ordered[:MAX_UNITS] if s >= floor and not _is_question(u)] or [best_unit]
-    return tuple(sorted(chosen, key=lambda u: u.ordinal)), best
+    return with_passages(chosen, [u for u, _ in scored]), best
+
+
+def with_passages(chosen: Sequence[Unit], units: Sequence[Unit]) -> tuple[Unit, ...]:
+    """The chosen units with the rest of their passages: a list with its lead-in and all its items, a paragraph
+    whole, in reading order; a passage longer than PASSAGE_UNITS gives its lead-in and the units from the
+    chosen one on.
+
+    A sentence picked alone lost what made it an answer on notes it was not tuned on: the list after "The
+    application does the following:", the last SOLID principles, the "HTTP 503" one sentence further on.
+    """
+    keep = {u.ordinal for u in chosen}
+    for unit in chosen:
+        passage = [u for u in units if u.passage == unit.passage and not _is_question(u)]
+        listed = any(_listed(u) for u in passage)
+        if len(passage) <= (PASSAGE_UNITS if listed else PARAGRAPH_UNITS):
+            keep.update(u.ordinal for u in passage)
+            continue
+        if not listed:
+            # A long paragraph: the chosen sentence and the one after it, which most often finishes its thought.
+            at = passage.index(unit)
+            keep.update(u.ordinal for u in passage[at : at + 2])
+            continue
+        if passage and passage[0].text.rstrip().endswith(":"):
+            keep.add(passage[0].ordinal)
+        after = [u for u in passage if u.ordinal >= unit.ordinal]
+        keep.update(u.ordinal for u in after[: PASSAGE_UNITS - 1])
+    ordered = [u for u in units if u.ordinal in keep]
+    return tuple(ordered[:ANSWER_UNITS])
 
 
 def _asks_for_label(question: str, label: str) -> bool:
@@ -250,21 +284,34 @@ def select_evidence(
 
 
 def compose(evidence: Sequence[Evidence], numbers: Mapping[str, int]) -> str:
-    """The answer text: each section's title in bold, then its units, each followed by its citation.
+    """The answer text: each section's title in bold, then its passages, each unit followed by its citation.
 
-    `[Evidence(SQS, ("Managed message queue service.",))]` -> `**SQS** — Managed message queue service. [1]`
+    `[Evidence(SQS, ("Managed message queue service.",))]` -> `**SQS** — Managed message queue service. [1]`;
+    a list keeps its shape: `**Cache-aside**\nThe application does the following: [1]\n- Look in cache. [1]`
     """
     parts = []
     for ev in evidence:
         n = numbers[ev.section.key]
         note = " *(from a commented-out part of your notes)*" if all(u.hidden for u in ev.units) else ""
-        if len(ev.units) >= 3:
-            lines = "\n".join(f"- {_sentence(u.text)} [{n}]" for u in ev.units)
-            parts.append(f"**{ev.section.title.rstrip(' :')}**{note}\n{lines}")
-        else:
-            body = " ".join(f"{_sentence(u.text)} [{n}]" for u in ev.units)
-            parts.append(f"**{ev.section.title.rstrip(' :')}**{note} — {body}")
+        title = f"**{ev.section.title.rstrip(' :')}**{note}"
+        if len(ev.units) <= 2 and not any(_listed(u) for u in ev.units):
+            parts.append(f"{title} — " + " ".join(f"{_sentence(u.text)} [{n}]" for u in ev.units))
+            continue
+        lines = [title]
+        for unit, previous in zip(ev.units, (None, *ev.units[:-1]), strict=True):
+            text = f"{_sentence(unit.text)} [{n}]"
+            if _listed(unit):
+                lines.append(f"- {text}")
+            elif previous is not None and previous.passage == unit.passage and not _listed(previous):
+                lines[-1] += f" {text}"  # the next sentence of the same paragraph
+            else:
+                lines.append(text)
+        parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+def _listed(unit: Unit) -> bool:
+    return unit.kind in ("item", "row")
 
 
 def _sentence(text: str) -> str:

@@ -93,14 +93,25 @@ def _block_pieces(block: Block) -> list[tuple[str, int, int]]:
 
 
 def section_units(section: Section) -> list[Unit]:
-    """Units of a section in reading order; a heading inside a comment is joined to the text it heads."""
+    """Units of a section in reading order; a heading inside a comment is joined to the text it heads.
+
+    Each unit knows its passage: a paragraph, or a list or table together with the line that leads into it
+    ("The application does the following:") and a code block after a line ending in ":". An answer that quotes
+    one unit of a passage can quote the passage whole, so a list never loses its lead-in or its last items.
+    """
     units: list[Unit] = []
     pending: Block | None = None
     label = ""  # the short line a list hangs under, carried to its items
+    passage, prev_kind, lead_in = -1, "", False
     for block in section.blocks:
+        if block.navigation:
+            continue  # a link list or a caption is no answer to anything
         if block.kind == "heading":
-            pending = block
+            pending, prev_kind, lead_in = block, "heading", False
             continue
+        listed = block.kind in ("item", "row")
+        if not ((listed and (prev_kind in ("item", "row") or lead_in)) or (block.kind == "code" and lead_in)):
+            passage += 1
         pieces = _block_pieces(block)
         if pending is not None and pieces:
             text, _, end = pieces[0]
@@ -109,15 +120,23 @@ def section_units(section: Section) -> list[Unit]:
         if block.kind == "code" and pieces and units and units[-1].text.endswith(":"):
             # "On prod:" then a one-line code block: the label and its code are one statement.
             last, (code, _, end) = units[-1], pieces.pop(0)
-            units[-1] = Unit(section.key, last.ordinal, f"{last.text} {code}", last.line_start, end, last.hidden)
+            units[-1] = Unit(
+                section.key, last.ordinal, f"{last.text} {code}", last.line_start, end, last.hidden, last.context,
+                last.passage, last.kind,
+            )
         context = label if block.kind == "item" else ""
         for text, start, end in pieces:
-            units.append(Unit(section.key, len(units), text, start, end, block.hidden, context))
+            units.append(Unit(section.key, len(units), text, start, end, block.hidden, context, passage, block.kind))
+        prev_kind = block.kind
+        if pieces or block.kind != "code":  # a long code block (no pieces) keeps the lead-in open for what follows
+            lead_in = bool(pieces) and pieces[-1][0].rstrip().endswith(":")
         if block.kind != "item":
             last = pieces[-1][0] if pieces else ""
             label = last.rstrip(" :-") if last and (_is_label(last) or last.endswith(":")) else ""
     if pending is not None:
-        units.append(Unit(section.key, len(units), pending.text, pending.line_start, pending.line_end, True))
+        units.append(
+            Unit(section.key, len(units), pending.text, pending.line_start, pending.line_end, True, "", passage + 1)
+        )
     return units
 
 
@@ -162,7 +181,7 @@ def section_chunks(section: Section, budget: int = CHUNK_TOKENS) -> list[Chunk]:
     head = section.breadcrumb
     room = max(budget - estimate_tokens(head), 32)
     pieces: list[str] = []
-    for block in section.blocks:
+    for block in (b for b in section.blocks if not b.navigation):
         if estimate_tokens(block.text) <= room:
             pieces.append(block.text)
             continue

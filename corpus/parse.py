@@ -16,6 +16,7 @@ from corpus.types import Block, Note, Section
 # Bounded and stopping at the next "<", so a line of ten thousand "<a" costs one short look each, not a scan
 # to the end of the text each (quadratic).
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,2000}>")
+_IMG = re.compile(r"<img\b", re.IGNORECASE)
 
 
 def _parser() -> MarkdownIt:
@@ -81,7 +82,8 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
     out: list[tuple[Block, int]] = []
     items: list[list[str]] = []  # open list items, innermost last
     item_lines: list[tuple[int, int]] = []
-    row: list[str] | None = None
+    item_links: list[bool] = []  # whether each open item is nothing but links so far
+    row: list[tuple[str, bool]] | None = None  # cells: text, and whether it is nothing but links
     row_line = (0, 0)
     header: list[str] = []
     in_head = False
@@ -91,22 +93,24 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
         if tok.type == "list_item_open":
             items.append([])
             item_lines.append((start, start + 1))
+            item_links.append(True)
         elif tok.type == "list_item_close":
             text = "\n".join(items.pop())
             s, e = item_lines.pop()
+            kind = "links" if item_links.pop() else "item"
             if text:
-                out.append((Block(redact(text), "item", s + 1, e, hidden), s))
+                out.append((Block(redact(text), kind, s + 1, e, hidden), s))
         elif tok.type in ("thead_open", "thead_close"):
             in_head = tok.type == "thead_open"
         elif tok.type == "tr_open":
             row, row_line = [], (start, end)
         elif tok.type == "tr_close" and row is not None:
             if in_head:
-                header = row  # not a block of its own: each row below carries it
+                header = [cell for cell, _ in row]  # not a block of its own: each row below carries it
             else:
-                text = _row_text(header, row)
+                text, kind = _row_text(header, row)
                 if text:
-                    out.append((Block(redact(text), "row", row_line[0] + 1, row_line[1], hidden), row_line[0]))
+                    out.append((Block(redact(text), kind, row_line[0] + 1, row_line[1], hidden), row_line[0]))
             row = None
         elif tok.type == "inline":
             drafts_links.extend(_links(tok))
@@ -114,15 +118,17 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
             # A comment inside a paragraph is commented-out text too: searchable, shown as hidden.
             for comment in _inline_comments(tok):
                 out.append((Block(redact(comment), "paragraph", start + 1, max(end, start + 1), True), start))
+            shape = _shape(tok)
             if row is not None:
-                row.append(text)
+                row.append((text, shape == "links"))
             elif items:
                 # An item ends on its last line of text, not on the blank line a loose list puts after it.
                 item_lines[-1] = (item_lines[-1][0], max(item_lines[-1][1], end))
                 if text:
                     items[-1].append(text)
+                    item_links[-1] = item_links[-1] and shape == "links"
             elif text:
-                kind = "heading" if i > 0 and tokens[i - 1].type == "heading_open" else "paragraph"
+                kind = "heading" if i > 0 and tokens[i - 1].type == "heading_open" else shape or "paragraph"
                 out.append((Block(redact(text), kind, start + 1, max(end, start + 1), hidden), start))
         elif tok.type in ("fence", "code_block"):
             text = tok.content.strip("\n")
@@ -133,14 +139,22 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
     return out
 
 
-def _row_text(header: list[str], cells: list[str]) -> str:
-    """A table row read with its header: `(["method", "safe"], ["GET", "yes"])` -> `"method: GET; safe: yes"`.
+def _row_text(header: list[str], cells: list[tuple[str, bool]]) -> tuple[str, str]:
+    """A table row read with its header, and its kind: `"row"`, or `"links"` when every cell is a link.
 
-    A row quoted alone must still say what its cells mean.
+    `(["method", "safe"], [("GET", False), ("yes", False)])` -> `("method: GET; safe: yes", "row")`.
+    A row quoted alone must still say what its cells mean. A cell that is only a link (a "Reference" column)
+    names where to read more, not what the row says: it is left out when other cells have text.
     """
-    if len(header) != len(cells) or not any(header):
-        return " | ".join(cell for cell in cells if cell)
-    return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=True) if c)
+    if any(text and not link for text, link in cells):
+        cells = [(text if not link else "", link) for text, link in cells]
+        kind = "row"
+    else:
+        kind = "links"
+    texts = [text for text, _ in cells]
+    if len(header) != len(texts) or not any(header):
+        return " | ".join(cell for cell in texts if cell), kind
+    return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, texts, strict=True) if c), kind
 
 
 def _comment_split(content: str) -> Iterator[tuple[int, int, bool]]:
@@ -191,8 +205,15 @@ def _html_blocks(tok: Token, offset: int, hidden: bool, links: list[str]) -> lis
             continue
         text = "\n".join(lines[lead:])
         line_start = first + lead + 1
-        out.append((Block(redact(text), "paragraph", line_start, first + len(lines), hidden), line_start - 1))
+        # Text beside an image in HTML (`<p><img ...><br/><i>Source: ...</i></p>`) is its caption.
+        kind = "caption" if _IMG.search(content, a, b) else "paragraph"
+        out.append((Block(redact(text), kind, line_start, first + len(lines), hidden), line_start - 1))
     return out
+
+
+# A section whose blocks are (nearly) all links and captions is a reading list or a figure, not something that
+# answers a question ("Source(s) and further reading" under every topic of the system-design notes).
+NAVIGATION_SHARE = 0.8
 
 
 def _freeze(draft: _Draft, path: str, line_end: int, markdown: str) -> Section:
@@ -201,6 +222,8 @@ def _freeze(draft: _Draft, path: str, line_end: int, markdown: str) -> Section:
         kind = "empty"
     elif draft.anchor_links >= 3 and draft.link_lines >= 0.8 * len(blocks):
         kind = "toc"
+    elif sum(block.navigation for block in blocks) >= NAVIGATION_SHARE * len(blocks):
+        kind = "links"
     else:
         kind = "content"
     external = ("#", "http", "mailto:")
@@ -307,22 +330,40 @@ def blank_front_matter(text: str) -> str:
     return text
 
 
-def _only_anchor_links(token: Token) -> bool:
-    """True for an inline that holds nothing but links to anchors (a table-of-contents line)."""
+# A caption is a few words beside an image; a paragraph of prose that happens to hold an image is content.
+CAPTION_WORDS = 12
+_SEPARATORS = " \t\n-*|:,.;·•()[]–—/"
+
+
+def _shape(token: Token) -> str:
+    """What an inline is made of: `"links"` (nothing but links, as in a reading list or a table of contents),
+    `"caption"` (an image and at most a few words), or `""` (text).
+
+    `[CAP FAQ](https://x) · [Raft](https://y)` -> `"links"`; `![diagram](d.png) Source: a talk` -> `"caption"`
+    """
     children = token.children or []
-    hrefs = [c.attrs.get("href", "") for c in children if c.type == "link_open"]
-    if not hrefs or not all(str(h).startswith("#") for h in hrefs):
-        return False
-    depth, outside = 0, ""
+    links = sum(1 for c in children if c.type == "link_open")
+    images = sum(1 for c in children if c.type == "image")
+    if not links and not images:
+        return ""
+    depth, outside = 0, []
     for child in children:
         if child.type == "link_open":
             depth += 1
         elif child.type == "link_close":
             depth -= 1
-        elif depth == 0 and child.type == "text":
-            outside += child.content
-    return not outside.strip(" -*|:")
+        elif depth == 0 and child.type in ("text", "code_inline"):
+            outside.append(child.content)
+    words = "".join(outside).strip(_SEPARATORS).split()
+    if images:
+        return "caption" if len(words) <= CAPTION_WORDS else ""
+    return "links" if not words else ""
 
+
+def _only_anchor_links(token: Token) -> bool:
+    """True for an inline that holds nothing but links to anchors (a table-of-contents line)."""
+    hrefs = [c.attrs.get("href", "") for c in token.children or [] if c.type == "link_open"]
+    return _shape(token) == "links" and all(str(h).startswith("#") for h in hrefs)
 
 
 def parse_notes(notes: Sequence[Note]) -> tuple[list[Section], list[str]]:

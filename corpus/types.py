@@ -22,10 +22,15 @@ class Block:
     """
 
     text: str
-    kind: str  # "paragraph" | "item" | "code" | "row" | "heading"
+    kind: str  # "paragraph" | "item" | "code" | "row" | "heading" | "links" | "caption"
     line_start: int
     line_end: int
     hidden: bool = False
+
+    @property
+    def navigation(self) -> bool:
+        """Links to read elsewhere or an image's caption: shown with the section, never quoted as an answer."""
+        return self.kind in ("links", "caption")
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,8 @@ class Section:
     """The text under one heading, up to the next heading of any level.
 
     `heading_path` runs from the file's top heading down to this one: ("AWS", "Databases", "Elasticache").
-    `kind` is "content", "toc" (nothing but links to anchors) or "empty" (no text of its own).
+    `kind` is "content", "toc" (nothing but links to anchors), "links" (nearly all links and captions: a reading
+    list or a figure) or "empty" (no text of its own). Only "content" is indexed.
     """
 
     path: str
@@ -55,7 +61,8 @@ class Section:
 
     @property
     def text(self) -> str:
-        return "\n".join(block.text for block in self.blocks)
+        """What the section says: its blocks but the links and captions."""
+        return "\n".join(block.text for block in self.blocks if not block.navigation)
 
     @property
     def hidden(self) -> bool:
@@ -85,6 +92,8 @@ class Unit:
     """A sentence or list item: the smallest piece an answer quotes and cites.
 
     `context` is the label a list hangs under ("Cons", "Key features:"): embedded with the item, not quoted.
+    `passage` numbers the paragraph, or the list with its lead-in line, that the unit belongs to in its section;
+    `kind` is the kind of block it comes from ("paragraph", "item", "row", "code").
     """
 
     section_key: str
@@ -94,3 +103,5 @@ class Unit:
     line_end: int
     hidden: bool = False
     context: str = ""
+    passage: int = 0
+    kind: str = "paragraph"

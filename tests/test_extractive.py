@@ -9,8 +9,12 @@ from corpus.types import Section, Unit
 from index.keyword import expand, facets
 
 
-def unit(ordinal: int, text: str, context: str = "", line: int = 0) -> Unit:
-    return Unit("n.md#x", ordinal, text, line or ordinal + 2, line or ordinal + 2, context=context)
+def unit(ordinal: int, text: str, context: str = "", line: int = 0, passage: int | None = None, kind: str = "") -> Unit:
+    """A unit of its own passage unless told otherwise."""
+    return Unit(
+        "n.md#x", ordinal, text, line or ordinal + 2, line or ordinal + 2, context=context,
+        passage=ordinal if passage is None else passage, kind=kind or ("item" if context else "paragraph"),
+    )
 
 
 def test_pick_units_returns_the_whole_list_a_question_asks_for():
