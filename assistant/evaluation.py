@@ -9,11 +9,26 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.questions import QuestionError, clean_question
 from assistant.types import Answer
+
+# A wrong file (a CSV, a log) has a problem on every line; the first ten say what is wrong, the rest repeat it.
+MAX_SHOWN_PROBLEMS = 10
+ROLES = ("user", "assistant")
+MAX_ID_CHARS = 100  # ids are short names shown in the table's first column
 
 
 class EvalFileError(ValueError):
-    """The questions file cannot be read; the message names the line."""
+    """The questions file cannot be used. `problems` holds every one, each `path:line: what is wrong`; the message
+    is one line with the first MAX_SHOWN_PROBLEMS of them."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = problems
+        more = len(problems) - MAX_SHOWN_PROBLEMS
+        message = "; ".join(problems[:MAX_SHOWN_PROBLEMS])
+        if more > 0:
+            message += f"; and {more} more problem{'s' if more > 1 else ''}"
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -35,44 +50,139 @@ class Outcome:
 
 
 def load_cases(path: Path) -> list[Case]:
-    """Cases of a JSONL file, one object a line; blank lines skipped."""
-    cases = []
+    """Cases of a JSONL file, one object a line; blank lines skipped.
+
+    Every row is checked before any question is asked, and every problem of the file is reported at once in an
+    `EvalFileError`, each as `path:line: what is wrong`. A file with no questions is an error too.
+    """
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise EvalFileError(f"cannot read {path}: {err}") from err
-    for n, line in enumerate(lines, start=1):
+        raw = path.read_bytes()
+    except OSError as err:
+        raise EvalFileError(f"cannot read {path}: {err.strerror or err}") from err
+    try:
+        text = raw.decode("utf-8-sig")  # a BOM from a Windows editor is not part of the first line
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise EvalFileError(f"cannot read {path}:{line}: not UTF-8 text") from err
+    cases: list[Case] = []
+    problems: list[str] = []
+    # Split on "\n" only: str.splitlines() also breaks at U+2028 and friends, which JSON strings may hold raw.
+    for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise TypeError(f"a JSON {type(row).__name__}, not an object")
-            cases.append(
-                Case(
-                    id=str(row.get("id", n)),
-                    question=row["question"],
-                    history=tuple(row.get("history") or ()),
-                    gold=_strings(row.get("gold")),
-                    keywords=_strings(row.get("keywords")),
-                    answerable=bool(row.get("answerable", True)),
-                    forbidden=_strings(row.get("forbidden")),
-                )
-            )
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise EvalFileError(f"{path}:{n}: not a question object ({err})") from err
+        case, wrong = parse_case(line, default_id=str(n))
+        problems += [f"{path}:{n}: {w}" for w in wrong]
+        if case is not None:
+            cases.append(case)
+    if problems:
+        raise EvalFileError(*problems)
+    if not cases:
+        raise EvalFileError(f"{path}: no questions (every line is blank)")
     return cases
 
 
-def _strings(value) -> tuple[str, ...]:
-    """A list of strings from a field: one string is a list of one (`"sqs"` -> `("sqs",)`, not its letters)."""
+def parse_case(line: str, default_id: str) -> tuple[Case | None, list[str]]:
+    """One line of a questions file as a `Case`, or None and what is wrong with it (every field checked).
+
+    `'{"question": 42, "answerable": "false"}'` -> `(None, ['"question" must be text, not the number 42',
+    '"answerable" must be true or false, not the string "false"'])`
+    """
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        return None, [f"not valid JSON ({err.msg}, column {err.colno})"]
+    except RecursionError:
+        return None, ["not a question object: JSON nested too deeply to read"]
+    except ValueError:  # an integer longer than Python converts (4,300 digits)
+        return None, ["not valid JSON: a number too long to read"]
+    if not isinstance(row, dict):
+        return None, [f"not a question object but {_show(row)}"]
+    wrong: list[str] = []
+
+    id_ = row.get("id", default_id)
+    if isinstance(id_, bool) or not isinstance(id_, str | int) or not 0 < len(str(id_).strip()) <= MAX_ID_CHARS:
+        wrong.append(f'"id" must be a short name (text of 1 to {MAX_ID_CHARS} characters), not {_show(id_)}')
+
+    question = row.get("question")
+    if "question" not in row:
+        wrong.append('"question" is missing')
+    elif not isinstance(question, str):
+        wrong.append(f'"question" must be text, not {_show(question)}')
+    else:
+        try:
+            clean_question(question)
+        except QuestionError as err:
+            wrong.append(f'"question": {err}')
+
+    history = row.get("history") or []
+    problem = _history_problem(history)
+    if problem:
+        wrong.append(problem)
+
+    lists = {}
+    for name in ("gold", "keywords", "forbidden"):
+        lists[name], problem = _strings(name, row.get(name))
+        if problem:
+            wrong.append(problem)
+
+    answerable = row.get("answerable", True)
+    if not isinstance(answerable, bool):
+        wrong.append(f'"answerable" must be true or false, not {_show(answerable)}')
+
+    if wrong:
+        return None, wrong
+    return Case(str(id_), question, tuple(history), answerable=answerable, **lists), []
+
+
+def _history_problem(history) -> str | None:
+    """What is wrong with a `history` field, or None: a list of `{"role": "user"|"assistant", "content": text}`."""
+    if not isinstance(history, list):
+        return f'"history" must be a list of {{"role", "content"}} turns, not {_show(history)}'
+    for i, turn in enumerate(history):
+        if not isinstance(turn, dict):
+            return f'"history"[{i}] must be a {{"role", "content"}} object, not {_show(turn)}'
+        for key in ("role", "content"):
+            if key not in turn:
+                return f'"history"[{i}]["{key}"] is missing'
+        if turn["role"] not in ROLES:
+            return f'"history"[{i}]["role"] must be "user" or "assistant", not {_show(turn["role"])}'
+        if not isinstance(turn["content"], str):
+            return f'"history"[{i}]["content"] must be text, not {_show(turn["content"])}'
+    return None
+
+
+def _strings(name: str, value) -> tuple[tuple[str, ...], str | None]:
+    """A list-of-strings field, and what is wrong with it: one string is a list of one (`"sqs"` -> `("sqs",)`,
+    not its letters); missing or null is empty. An empty string would match every answer, so it is wrong."""
     if value is None:
-        return ()
+        return (), None
     if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise TypeError(f"expected a list of strings, got {value!r}")
+        value = [value]
+    if not isinstance(value, list):
+        return (), f'"{name}" must be a list of strings, not {_show(value)}'
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            return (), f'"{name}"[{i}] must be a string, not {_show(item)}'
+        if not item.strip():
+            return (), f'"{name}"[{i}] is empty'
+    return tuple(value), None
+
+
+def _show(value) -> str:
+    """A JSON value named for a message, short whatever its size: `42` -> `the number 42`, `[[...]]` -> `a list`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return f"the number {_cut(str(value))}"
+    if isinstance(value, str):
+        return f"the string {json.dumps(_cut(value), ensure_ascii=False)}"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _cut(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def is_gold(key: str, anchor: str, gold: Iterable[str]) -> bool:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 BUNDLED_NOTES = Path(__file__).resolve().parent.parent / "corpus" / "notes"
+# Sections an answer reads. Past ~20 they add noise, not answers; 50 leaves `search -k` room to look further.
+MAX_TOP_K = 50
+# An LLM's context must hold the 512 tokens kept for its answer, the prompt (~150) and at least one source.
+LLM_CONTEXT_RANGE = (1024, 1_048_576)
+MAX_LLM_TIMEOUT = 3600.0
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names it and what it accepts, in one line."""
 
 
 @dataclass(frozen=True)
@@ -53,13 +63,52 @@ class Settings:
             llm=env.get("NOTES_LLM", ""),
             llm_base_url=env.get("NOTES_LLM_BASE_URL") or None,
             llm_api_key=env.get("NOTES_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
-            llm_context_tokens=int(env.get("NOTES_LLM_CONTEXT", "4096")),
-            llm_timeout=float(env.get("NOTES_LLM_TIMEOUT", "60")),
-            top_k=int(env.get("NOTES_TOP_K", "8")),
+            llm_context_tokens=_whole(env, "NOTES_LLM_CONTEXT", cls.llm_context_tokens, *LLM_CONTEXT_RANGE),
+            llm_timeout=_seconds(env, "NOTES_LLM_TIMEOUT", cls.llm_timeout),
+            top_k=_whole(env, "NOTES_TOP_K", cls.top_k, 1, MAX_TOP_K),
             model_dir=Path(env["NOTES_MODEL_DIR"]) if env.get("NOTES_MODEL_DIR") else None,
             forge_url=env.get("NOTES_FORGE_URL") or None,
         )
         return base.with_(**flags)
+
+
+def whole_number(text: str, low: int, high: int) -> int | None:
+    """`text` as a whole number in `low..high`, else None: `("8", 1, 50)` -> 8, `("0", 1, 50)` -> None."""
+    try:
+        value = int(text)
+    except ValueError:  # not digits, or more digits than Python converts
+        return None
+    return value if low <= value <= high else None
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole-number variable; unset or empty means `default`."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    value = whole_number(raw, low, high)
+    if value is None:
+        raise SettingsError(f"{name}={_shown(raw)}: expected a whole number from {low:,} to {high:,}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration variable in seconds: above 0 and at most MAX_LLM_TIMEOUT ("nan" and "inf" are not)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (0 < value <= MAX_LLM_TIMEOUT):
+        raise SettingsError(f"{name}={_shown(raw)}: expected a number of seconds above 0, at most {MAX_LLM_TIMEOUT:g}")
+    return value
+
+
+def _shown(raw: str) -> str:
+    """A value quoted for a message, cut so a pasted megabyte stays one short line."""
+    return repr(raw if len(raw) <= 20 else raw[:20] + "…")
 
 
 def _cache_home() -> Path:

@@ -4,10 +4,12 @@ questions file's errors. Pure: no model."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from assistant.chain import citation
+from assistant.cli import main
 from assistant.evaluation import (
     Case,
     EvalFileError,
@@ -23,6 +25,7 @@ from assistant.evaluation import (
 from assistant.types import Answer, Citation
 from corpus.types import Block, Section
 from index.retrieve import Hit
+from tests.conftest import SHARED_EVAL
 
 
 def section(anchor: str, text: str, path: str = "aws.md") -> Section:
@@ -349,7 +352,181 @@ def test_undecodable_file_is_an_eval_file_error(tmp_path):
         load_cases(path)
 
 
-def test_empty_file_has_no_cases(tmp_path):
+@pytest.mark.parametrize("text", ["", "\n\n", "  \n\t\n"])
+def test_file_without_questions_is_an_error(tmp_path, text):
     path = tmp_path / "questions.jsonl"
-    path.write_text("\n\n", encoding="utf-8")
-    assert load_cases(path) == []
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(EvalFileError, match=r"questions\.jsonl: no questions"):
+        load_cases(path)
+
+
+GOOD = {"id": "sqs", "question": "What is SQS?", "gold": ["sqs"], "keywords": ["queue"], "answerable": True}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"answerable": "false"}, '"answerable" must be true or false, not the string "false"'),
+        ({"answerable": 0}, '"answerable" must be true or false, not the number 0'),
+        ({"answerable": None}, '"answerable" must be true or false, not null'),
+        ({"history": "text"}, '"history" must be a list of {"role", "content"} turns, not the string "text"'),
+        ({"history": ["What is SQS?"]}, '"history"[0] must be a {"role", "content"} object, not the string'),
+        ({"history": [{"role": "bot", "content": "hi"}]}, '"history"[0]["role"] must be "user" or "assistant"'),
+        ({"history": [{"role": "user"}]}, '"history"[0]["content"] is missing'),
+        ({"history": [{"role": "user", "content": ["hi"]}]}, '"history"[0]["content"] must be text, not a list'),
+        ({"question": 42}, '"question" must be text, not the number 42'),
+        ({"question": None}, '"question" must be text, not null'),
+        ({"question": ["What is SQS?"]}, '"question" must be text, not a list'),
+        ({"question": "   "}, '"question": the question is empty'),
+        ({"question": "x" * 3000}, '"question": the question is 3,000 characters long'),
+        ({"gold": 5}, '"gold" must be a list of strings, not the number 5'),
+        ({"gold": ["sqs", {"anchor": "sqs"}]}, '"gold"[1] must be a string, not an object'),
+        ({"keywords": [""]}, '"keywords"[0] is empty'),
+        ({"forbidden": [True]}, '"forbidden"[0] must be a string, not true'),
+        ({"id": {"nested": {"deeper": [1, 2]}}}, '"id" must be a short name (text of 1 to 100 characters), not an'),
+        ({"id": 10**400}, '"id" must be a short name (text of 1 to 100 characters), not the number 1000000000'),
+        ({"id": 1.5}, '"id" must be a short name'),
+        ({"id": True}, '"id" must be a short name'),
+        ({"id": ""}, '"id" must be a short name'),
+        ({"id": "x" * 5000}, '"id" must be a short name'),
+    ],
+)
+def test_each_bad_field_is_named_with_its_file_and_line(tmp_path, change, expected):
+    path = write(tmp_path, json.dumps(GOOD), json.dumps(GOOD | change))
+    with pytest.raises(EvalFileError) as caught:
+        load_cases(path)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith(f"{path}:2: {expected}")
+    assert len(str(caught.value)) < 300  # an absurd value is named, never echoed whole
+
+
+def test_missing_question_is_named(tmp_path):
+    path = write(tmp_path, json.dumps({"id": "q", "gold": ["sqs"]}))
+    with pytest.raises(EvalFileError) as caught:
+        load_cases(path)
+    assert caught.value.problems == (f'{path}:1: "question" is missing',)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("[" * 100_000, "not a question object: JSON nested too deeply to read"),
+        ('{"id": ' + "[" * 100_000, "not a question object: JSON nested too deeply to read"),
+        ('{"question": "What is SQS?", "id": ' + "9" * 5000 + "}", "not valid JSON: a number too long to read"),
+        ('{"question": "What is SQS?",', "not valid JSON (Expecting property name enclosed in double quotes, column"),
+        ("[1, 2]", "not a question object but a list"),
+        ("null", "not a question object but null"),
+    ],
+)
+def test_unreadable_line_is_one_problem_not_a_crash(tmp_path, line, expected):
+    path = write(tmp_path, line)
+    with pytest.raises(EvalFileError) as caught:
+        load_cases(path)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith(f"{path}:1: {expected}")
+
+
+def test_every_problem_of_the_file_is_reported_at_once(tmp_path):
+    path = write(
+        tmp_path,
+        json.dumps(GOOD),
+        json.dumps({"question": 42, "answerable": "false"}),  # two problems on one line
+        "",
+        "{not json",
+        json.dumps(GOOD | {"history": "text"}),
+        json.dumps(GOOD),
+    )
+    with pytest.raises(EvalFileError) as caught:
+        load_cases(path)
+    assert caught.value.problems == (
+        f'{path}:2: "question" must be text, not the number 42',
+        f'{path}:2: "answerable" must be true or false, not the string "false"',
+        f"{path}:4: not valid JSON (Expecting property name enclosed in double quotes, column 2)",
+        f'{path}:5: "history" must be a list of {{"role", "content"}} turns, not the string "text"',
+    )
+    assert str(caught.value) == "; ".join(caught.value.problems)
+    assert "\n" not in str(caught.value)
+
+
+def test_message_shows_the_first_ten_problems_and_counts_the_rest(tmp_path):
+    path = write(tmp_path, *["a,b,c"] * 25)  # a CSV given by mistake
+    with pytest.raises(EvalFileError) as caught:
+        load_cases(path)
+    assert len(caught.value.problems) == 25
+    message = str(caught.value)
+    assert message.count("not valid JSON") == 10
+    assert f"{path}:10:" in message
+    assert f"{path}:11:" not in message
+    assert message.endswith("; and 15 more problems")
+
+
+def test_line_separator_inside_a_string_does_not_split_the_line(tmp_path):
+    """JSON strings may hold U+2028 raw (json.dumps with ensure_ascii=False writes it so); only "\\n" ends a row."""
+    path = write(tmp_path, json.dumps(GOOD | {"question": "What is\u2028SQS?"}, ensure_ascii=False), json.dumps(GOOD))
+    assert [c.question for c in load_cases(path)] == ["What is\u2028SQS?", "What is SQS?"]
+
+
+def test_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
+    path = tmp_path / "questions.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
+    assert load_cases(path)[0].id == "sqs"
+
+
+def test_undecodable_file_names_the_line(tmp_path):
+    path = tmp_path / "questions.jsonl"
+    path.write_bytes(json.dumps(GOOD).encode() + b'\n{"question": "\xff"}\n')
+    with pytest.raises(EvalFileError, match=r"questions\.jsonl:2: not UTF-8 text"):
+        load_cases(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        Path(__file__).parent / "data" / "heldout" / "questions.jsonl",
+        SHARED_EVAL,
+        SHARED_EVAL.with_name("sdp_dev.jsonl"),
+    ],
+    ids=["heldout", "aws_dev", "sdp_dev"],
+)
+def test_real_question_files_pass_the_checks(path):
+    if not path.exists():
+        pytest.skip(f"{path} is not beside the checkout")
+    cases = load_cases(path)
+    assert len(cases) == len([line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()])
+
+
+# The eval command: a bad questions file is one line on stderr and exit 2, before any model is loaded.
+
+
+def run_eval(capsys, monkeypatch, tmp_path, path) -> tuple[int, str, str]:
+    for name in ("NOTES_DIR", "NOTES_LLM", "NOTES_TOP_K", "NOTES_LLM_CONTEXT", "NOTES_LLM_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    code = main(["--index-dir", str(tmp_path / "index"), "eval", str(path)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (
+            [json.dumps({"question": 42}), json.dumps(GOOD | {"answerable": "false", "history": "text"})],
+            [':1: "question" must be text', ':2: "history" must be', ':2: "answerable" must be true or false'],
+        ),
+        (["", "  "], ["questions.jsonl: no questions"]),
+        (["[" * 100_000], [":1: not a question object: JSON nested too deeply"]),
+        ([json.dumps(GOOD | {"id": {"a": {"b": [1]}}})], [':1: "id" must be a short name']),
+    ],
+    ids=["several-problems", "no-questions", "deep-nesting", "nested-id"],
+)
+def test_eval_command_prints_the_problems_on_one_line(capsys, monkeypatch, tmp_path, lines, expected):
+    path = write(tmp_path, *lines)
+    code, out, err = run_eval(capsys, monkeypatch, tmp_path, path)
+    assert code == 2
+    assert out == ""
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("notes-assistant: ")
+    for text in expected:
+        assert text in err, err
+    assert not (tmp_path / "index").exists()  # checked before anything was indexed
