@@ -21,6 +21,7 @@ from corpus.types import Section
 from index.fusion import reciprocal_rank_fusion
 from index.keyword import tokenize
 from index.retrieve import Hit, HybridSearch, Retrieval
+from index.spelling import Speller
 
 EXTRACTIVE = "extractive"
 
@@ -32,6 +33,8 @@ class Found:
     condensed: Condensed
     retrieval: Retrieval
     started: float
+    typed: str = ""  # the question as the user typed it, before spelling and follow-up rewrites
+    shown: str = ""  # what the chat already showed on this topic, for "Tell me more"
 
 
 def citation(number: int, section: Section, quotes: Sequence[str] = (), score: float = 0.0) -> Citation:
@@ -83,6 +86,7 @@ class NotesAssistant:
             titles=Counter(t for s in search.keyword.sections for t in set(tokenize(s.title))),
             sections={term: len(rows) for term, rows in search.keyword.bm25.postings.items()},
         )
+        self.speller = Speller(self.rarity.sections, titles=self.rarity.titles)
         self.chain = (
             RunnableLambda(self._condense).with_config(run_name="condense")
             | RunnableLambda(self._retrieve).with_config(run_name="retrieve")
@@ -104,11 +108,16 @@ class NotesAssistant:
 
     def _condense(self, inputs: dict) -> dict:
         started = time.perf_counter()
-        question = clean_question(inputs["question"])
+        typed = clean_question(inputs["question"])
         history = clean_history(inputs.get("history") or ())
+        # Typos and spacing first ("elastcache", "elastic cache"), so every later step reads the notes' words.
+        question = self.speller.correct(typed).text
         # Only a question that leans on the previous turn needs its topic (which may cost a search).
-        topic = self._topic(history) if history and refers_back(question) != "none" else None
-        return {"condensed": condense(question, topic), "started": started}
+        kind = refers_back(question) if history else "none"
+        topic = self._topic(history) if kind != "none" else None
+        # "Tell me more" and "Why?" must bring what the last answer did not show.
+        shown = next((t.content for t in reversed(history) if t.role == "assistant"), "") if kind == "bare" else ""
+        return {"condensed": condense(question, topic), "started": started, "typed": typed, "shown": shown}
 
     def _topic(self, history: Sequence[Turn]) -> Topic | None:
         """The previous turn's topic: the section its answer cited first, or the best match for its question."""
@@ -136,13 +145,15 @@ class NotesAssistant:
             # follow-up, by contrast, says nothing without its rewrite.
             plain = self.search.search(condensed.question, max(self.top_k, 10))
             retrieval = _fuse(retrieval, plain)
-        return Found(condensed, retrieval, step["started"])
+        return Found(condensed, retrieval, step["started"], step["typed"], step["shown"])
 
     def _answer(self, found: Found) -> AnswerStream:
         # Retrieval ranks ten or more sections (the eval's MRR looks that deep); the answer reads the top k.
         hits = found.retrieval.hits[: self.top_k]
         question = found.condensed.standalone
         verdict = judge(question, hits, self.vocabulary)
+        if verdict.chat:
+            return self._chat(found)
         if verdict.refused:
             return self._refusal(found, verdict.reason)
         unit_vectors = self.search.index.unit_vectors([h.section.key for h in hits])
@@ -158,7 +169,10 @@ class NotesAssistant:
             self.rarity,
             naming=naming,
             parts=list(zip(parts, part_vectors, strict=False)),
+            shown=found.shown,
         )
+        if not evidence and found.shown:
+            return self._all_said(found)
         if not evidence:
             return self._refusal(found, "no sentence in the closest notes answers it")
         text, citations = _extractive(evidence)
@@ -187,6 +201,26 @@ class NotesAssistant:
             lambda: self._finish(found, text, (), refused=True, answerer=self.answerer, related=related),
         )
 
+    def _all_said(self, found: Found) -> AnswerStream:
+        """After "Tell me more" on a topic whose every close sentence was already shown: say so plainly."""
+        text = "That is all your notes say on this: the answer above quotes every close passage."
+        return AnswerStream(
+            _words(text), lambda: self._finish(found, text, (), refused=True, answerer=self.answerer)
+        )
+
+    def _chat(self, found: Found) -> AnswerStream:
+        """A reply to a greeting or to noise: what the assistant does, and no unrelated sections."""
+        sections = self.search.keyword.sections
+        files = len({s.path for s in sections})
+        text = (
+            f"I answer questions from your notes ({len(sections)} sections in {files} "
+            f"{'file' if files == 1 else 'files'}) and cite the section each answer comes from. "
+            "Ask me about something in them."
+        )
+        return AnswerStream(
+            _words(text), lambda: self._finish(found, text, (), refused=True, answerer=self.answerer)
+        )
+
     def _finish(
         self,
         found: Found,
@@ -199,7 +233,7 @@ class NotesAssistant:
         dropped: tuple[str, ...] = (),
     ) -> Answer:
         return Answer(
-            question=found.condensed.question,
+            question=found.typed or found.condensed.question,
             standalone=found.condensed.standalone,
             text=text,
             citations=citations,

@@ -30,7 +30,10 @@ MAX_RUN = 6
 PASSAGE_UNITS = 10
 ANSWER_UNITS = 14
 # A paragraph is quoted whole up to this many sentences; past it, it is an essay and only the chosen part is.
-PARAGRAPH_UNITS = 4
+PARAGRAPH_UNITS = 6
+# A section this short is one thought: quoted whole ("Cache-aside is also referred to as lazy loading", the
+# Cassandra example of a wide column store, both sat two sentences away from the best one).
+SECTION_UNITS = 10
 CANDIDATE_SECTIONS = 4
 # Bonuses on top of a unit's cosine, each for a kind of question and the kind of sentence that answers it.
 TERM_BONUS = 0.15
@@ -173,6 +176,8 @@ def with_passages(chosen: Sequence[Unit], units: Sequence[Unit]) -> tuple[Unit, 
     A sentence picked alone lost what made it an answer on notes it was not tuned on: the list after "The
     application does the following:", the last SOLID principles, the "HTTP 503" one sentence further on.
     """
+    if len(units) <= SECTION_UNITS:
+        return tuple(units)
     keep = {u.ordinal for u in chosen}
     for unit in chosen:
         passage = [u for u in units if u.passage == unit.passage and not _is_question(u)]
@@ -237,6 +242,7 @@ def select_evidence(
     max_sections: int = 5,
     naming: str | None = None,
     parts: Sequence[tuple[str, Sequence[float]]] = (),
+    shown: str = "",
 ) -> list[Evidence]:
     """The sections and units an answer is built from, best section first.
 
@@ -245,7 +251,8 @@ def select_evidence(
     neighbouring sections differ by less than their noise.)
 
     `naming` is the text whose names may pull in more sections (the question as typed, by default); `parts` are
-    the sub-questions of a question that asks several things, with their vectors.
+    the sub-questions of a question that asks several things, with their vectors. `shown` is what the chat has
+    already shown ("Tell me more" brings what it has not): units quoted in it are left out.
     """
     named_text = naming or question
     # Near the top, or named by the question anywhere in the hits ("compare EC2, ECS, EKS and Lambda").
@@ -259,6 +266,9 @@ def select_evidence(
     evidence: list[Evidence] = []
     for hit in candidates:
         vectors = unit_vectors.get(hit.section.key, ())
+        if shown:
+            fresh = {u.ordinal for u in section_units(hit.section) if _sentence(u.text) not in shown}
+            vectors = [(ordinal, vector) for ordinal, vector in vectors if ordinal in fresh]
         picked: dict[int, Unit] = {}
         best = 0.0
         for text, vector in asks:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.extractive import Evidence, compose, pick_units, quotable, split_question
+from assistant.extractive import SECTION_UNITS, Evidence, compose, pick_units, quotable, split_question
 from corpus.types import Section, Unit
 from index.keyword import expand, facets
 
@@ -41,9 +41,41 @@ def test_pick_units_answers_a_question_the_notes_ask_with_the_lines_below_it():
 
 
 def test_pick_units_keeps_units_near_the_best_and_drops_the_rest():
-    units = [unit(0, "best one here"), unit(1, "close second one"), unit(2, "far off topic")]
-    picked, _ = pick_units([(units[0], 0.9), (units[1], 0.8), (units[2], 0.3)], "q")
+    """In a long section, only what scores near the best unit is quoted."""
+    filler = [unit(n, f"far off topic {n}") for n in range(2, 2 + SECTION_UNITS)]
+    units = [unit(0, "best one here"), unit(1, "close second one"), *filler]
+    picked, _ = pick_units([(units[0], 0.9), (units[1], 0.8), *((u, 0.3) for u in filler)], "q")
     assert [u.text for u in picked] == ["best one here", "close second one"]
+
+
+def test_a_short_section_is_quoted_whole():
+    """A section of a few sentences is one thought: the sentence two away from the best one is part of it."""
+    units = [unit(0, "The app reads the cache"), unit(1, "Subsequent reads are fast"), unit(2, "Also lazy loading")]
+    picked, _ = pick_units([(units[0], 0.9), (units[1], 0.3), (units[2], 0.2)], "q")
+    assert [u.text for u in picked] == [u.text for u in units]
+
+
+def test_a_list_travels_with_its_lead_in_and_all_its_items():
+    """ "The application does the following:" is quoted with its list, in a section too long to quote whole."""
+    lead = unit(20, "The application does the following:", passage=99)
+    steps = [unit(21 + n, f"step {n}", context="The application does the following", passage=99) for n in range(4)]
+    filler = [unit(n, f"other text {n}") for n in range(SECTION_UNITS)]
+    scores = [0.5, 0.4, 0.9, 0.3, 0.1]
+    scored = [(u, 0.2) for u in filler] + list(zip([lead, *steps], scores, strict=True))
+    picked, _ = pick_units(scored, "what does the application do")
+    assert [u.text for u in picked] == [lead.text, *(u.text for u in steps)]
+
+
+def test_compose_keeps_a_list_as_a_list():
+    section = Section("n.md", "x", "Cache-aside", 3, ("Cache-aside",), 1, 9, (), "")
+    lead = unit(0, "The application does the following:", passage=0)
+    items = [unit(1, "Look in the cache", context="The application does", passage=0),
+             unit(2, "Load from the database", context="The application does", passage=0)]
+    text = compose([Evidence(section, (lead, *items), 1.0)], {"n.md#x": 1})
+    assert text == (
+        "**Cache-aside**\nThe application does the following: [1]\n- Look in the cache. [1]\n"
+        "- Load from the database. [1]"
+    )
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.refusal import FLOOR, STRONG, focus_terms, judge, name_like, unknown_names
+from assistant.refusal import FLOOR, STRONG, SUPPORT, judge, name_like, specificity, support, unknown_names
 from corpus.types import Block, Section
 from index.keyword import tokenize
 from index.retrieve import Hit
@@ -145,39 +145,48 @@ def test_floor_and_strong_are_ordered():
     assert 0.0 < FLOOR < STRONG < 1.0
 
 
-# focus_terms: the thing a "what is / how does X work" question asks about
+# support: how much of what is asked the closest sections say, each word weighed by how specific it is
 
 
-@pytest.mark.parametrize(
-    ("question", "terms"),
-    [
-        ("How do Python metaclasses work?", ["python", "metaclass"]),  # docstring
-        ("What is the difference between SQS and SNS?", ["sqs", "sns"]),  # docstring: a relational noun
-        ("How do I set up streaming replication in Postgres?", ["streaming", "replication"]),
-        ("What is etcd and why does Kubernetes use it?", ["etcd"]),
-        ("What's the downside of big indexes?", ["big", "index"]),
-        ("Explain route 53", ["route", "53"]),
-        ("Which service sends email?", []),  # no focus frame: nothing to check
-        ("How does PrivateLink keep traffic private?", []),
-    ],
-)
-def test_focus_terms(question, terms):
-    assert focus_terms(question) == terms
+def test_specific_words_weigh_more_than_ordinary_ones():
+    assert specificity("metaclass") > specificity("replication") > specificity("good") >= 0.5
 
 
-def test_unknown_focus_is_refused_unless_the_match_is_very_strong():
-    """Notes near the topic (they know Lambda) do not answer about a thing they never name (layers)."""
-    vocabulary = {"lambda", "function", "serverless"}
-    assert judge("What are Lambda layers?", hits(MEDIUM, LOW), vocabulary).refused
-    assert "layer" in judge("What are Lambda layers?", hits(MEDIUM, LOW), vocabulary).reason
-    assert not judge("What are Lambda layers?", hits(0.9, LOW), vocabulary).refused
-    assert not judge("What is Lambda?", hits(MEDIUM, LOW), vocabulary).refused
+def test_support_counts_specific_words_and_names_what_is_missing():
+    """The Kafka row of a table shares one specific word of "exactly-once delivery": low support, and the reason
+    names the missing words as typed, most specific first."""
+    row = section("real", "Real world architectures", "Kafka - Pub/sub message queue from LinkedIn")
+    share, missing = support("How does Kafka guarantee exactly-once delivery?", [row])
+    assert share < 0.5
+    assert missing[0] in ("exactly-once", "guarantee", "delivery")
+    assert "Kafka" not in missing
 
 
-def test_a_focus_the_notes_use_in_another_form_is_known():
-    """Notes that say "warehousing" do cover "a data warehouse"; the reason quotes the word as typed."""
-    vocabulary = {"redshift", "data", "warehousing", "solution"}
-    assert not judge("What is a data warehouse?", hits(MEDIUM, LOW), vocabulary).refused
-    verdict = judge("What are data lakes?", hits(MEDIUM, LOW), vocabulary)
+def test_an_ordinary_word_the_notes_lack_costs_little_support():
+    """ "explain VPC like I'm five": the notes need not say "five"."""
+    vpc = section("vpc", "VPC", "A VPC is a private network in the cloud.")
+    share, missing = support("explain VPC like I'm five", [vpc])
+    assert share > 0.5
+    assert "five" in missing
+
+
+def test_low_support_is_refused_unless_the_match_is_strong():
+    """Notes near the topic (they know Lambda) do not answer about a thing they never name (snapstart)."""
+    on_lambda = [Hit(LAMBDA, score=2.0, dense=MEDIUM, keyword=0.0)]
+    assert judge("how does lambda snapstart work", on_lambda, VOCABULARY).refused
+    assert "snapstart" in judge("how does lambda snapstart work", on_lambda, VOCABULARY).reason
+    assert not judge("how does lambda snapstart work", [Hit(LAMBDA, 2.0, HIGH, 0.0)], VOCABULARY).refused
+    assert not judge("What is Lambda?", on_lambda, VOCABULARY).refused
+
+
+def test_support_and_dense_similarity_add_up():
+    """A middling match with every specific word present is answered; the same match sharing none is not."""
+    assert not judge("How is SQS different from SNS?", hits(SUPPORT / 2, LOW), VOCABULARY).refused
+    assert judge("How is the pricing tier chosen?", hits(SUPPORT / 2, LOW), VOCABULARY).refused
+
+
+@pytest.mark.parametrize("message", ["hi", "thanks!", "%s%s%s%n", "asdfgh"])
+def test_small_talk_and_noise_get_a_chat_reply_not_related_reading(message):
+    verdict = judge(message, hits(MEDIUM, LOW), VOCABULARY)
     assert verdict.refused
-    assert "“lakes”" in verdict.reason
+    assert verdict.chat

@@ -1,0 +1,109 @@
+"""Typed words -> the words the notes use: typos ("elastcache", "lamda") and spacing ("elastic cache").
+
+A word is only changed when the notes never use it and it is not a common English word: "good" or "five" in
+"What is Glacier good for?" stay as typed (the notes need not say them), "lamda" becomes "lambda". What the
+user typed is kept beside the change, so the answer can show what was searched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from index.keyword import STOPWORDS, stem
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+# Below this Zipf frequency (wordfreq: 3 is once per million words) a word is rare enough in English that, when
+# the notes lack it, a near miss of a word they use is the likelier reading. "raft" (3.5) and "glacier" (3.6)
+# are words; "lamda" (1.8) and "elastcache" (0) are typos.
+COMMON_ZIPF = 3.0
+# Edits allowed for a word of this many letters: one for 4-7, two from 8 (elastcache -> elasticache is one).
+MIN_LETTERS = 4
+TWO_EDITS_FROM = 8
+
+
+@lru_cache(maxsize=4096)
+def zipf(word: str) -> float:
+    """How common a word is in English, 0 (never seen) to ~7.5 ("the"), from wordfreq's packaged counts."""
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en")
+
+
+@dataclass(frozen=True)
+class Spelled:
+    """A question with its words matched to the notes' words; `changes` pairs what was typed with what is used."""
+
+    text: str
+    changes: tuple[tuple[str, str], ...] = ()
+
+
+class Speller:
+    """Matches the words of a question to the terms of one index (term -> number of sections that use it)."""
+
+    def __init__(self, postings: Mapping[str, int], titles: Collection[str] = ()) -> None:
+        self.postings = dict(postings)
+        self.titles = set(titles)
+        self._terms = [t for t in self.postings if t.isalpha() and len(t) >= MIN_LETTERS - 1]
+
+    def known(self, word: str) -> bool:
+        w = word.lower()
+        return w in self.postings or stem(w) in self.postings
+
+    def correct(self, question: str) -> Spelled:
+        """The question with unknown rare words replaced by the notes' nearest term.
+
+        With notes about ElastiCache: `"what is elastic cache"` -> `"what is elasticache"`;
+        `"wat is elastcache"` -> `"wat is elasticache"` ("wat" is too short to guess at).
+        """
+        words = list(_WORD.finditer(question))
+        out, changes, pos, i = [], [], 0, 0
+        while i < len(words):
+            match = words[i]
+            replacement, used = self._fix(match.group(), words[i + 1].group() if i + 1 < len(words) else None)
+            if used == 2 and question[match.end() : words[i + 1].start()].strip():
+                replacement, used = None, 1  # "elastic, cache" is two words, not one split
+            if replacement is None:
+                i += 1
+                continue
+            end = words[i + used - 1].end()
+            out.append(question[pos : match.start()] + replacement)
+            changes.append((question[match.start() : end], replacement))
+            pos, i = end, i + used
+        if not changes:
+            return Spelled(question)
+        out.append(question[pos:])
+        return Spelled("".join(out), tuple(changes))
+
+    def _fix(self, word: str, following: str | None) -> tuple[str | None, int]:
+        """The notes' term for `word` (with the following word when the two are one term), and words used."""
+        w = word.lower()
+        if following is not None and min(len(w), len(following)) >= 3 and not {w, following.lower()} & STOPWORDS:
+            joined = w + following.lower()
+            # Two typed words that name one thing the notes write as one word in a heading ("dynamo db", and with
+            # a typo "elastic cache" for "ElastiCache") are that name. Only heading words: "short link" is fine
+            # English even where a table column is called "shortlink", and joining it cost the match.
+            if len(joined) >= 6 and stem(joined) in self.titles:
+                return stem(joined), 2
+            if len(joined) >= TWO_EDITS_FROM and zipf(joined) < COMMON_ZIPF:
+                near = self._nearest(joined, limit=1)
+                if near and near in self.titles:
+                    return near, 2
+        if len(w) < MIN_LETTERS or w in STOPWORDS or self.known(w) or zipf(w) >= COMMON_ZIPF:
+            return None, 1
+        return self._nearest(w), 1
+
+    def _nearest(self, w: str, limit: int | None = None) -> str | None:
+        """The notes' term within one or two edits of `w`, the most used one when several are as near."""
+        from rapidfuzz.distance import Levenshtein
+        from rapidfuzz.process import extract
+
+        limit = limit or (2 if len(w) >= TWO_EDITS_FROM else 1)
+        found = extract(w, self._terms, scorer=Levenshtein.distance, score_cutoff=limit, limit=20)
+        if not found:
+            return None
+        best = min(distance for _, distance, _ in found)
+        ties = [term for term, distance, _ in found if distance == best]
+        return max(ties, key=lambda term: (self.postings[term], term))
