@@ -9,18 +9,20 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote as url_quote
 
 import streamlit as st
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from streamlit.delta_generator import DeltaGenerator
 
 from assistant.app import App, build
 from assistant.llm import LLMConfigError
 from assistant.questions import QuestionError
-from assistant.settings import Settings
+from assistant.settings import Settings, SettingsError
 from assistant.types import Answer, Citation
 from corpus.reader import NotesError
 from corpus.types import Section
@@ -31,9 +33,9 @@ ANSWER_AVATAR = ":material/menu_book:"
 REFUSAL_AVATAR = ":material/search_off:"
 USER_AVATAR = ":material/person:"
 NOTE_PARAM = "note"  # `?note=path#anchor` shows that note instead of the chat
-# Errors the user can fix (a wrong folder, a missing model package, a bad NOTES_LLM): one line each, never a
-# traceback. (An LLM that fails mid-answer is handled by the answerer: it falls back to the extractive answer.)
-SETUP_ERRORS = (NotesError, ModelError, IndexError_, LLMConfigError)
+# Errors the user can fix (a wrong folder, a missing model package, a bad NOTES_LLM or NOTES_TOP_K): one line each,
+# never a traceback. (An LLM that fails mid-answer is handled by the answerer: it falls back to the extractive answer.)
+SETUP_ERRORS = (NotesError, ModelError, IndexError_, LLMConfigError, SettingsError)
 
 
 # Start-up: one model and one index per server, shared by every browser tab.
@@ -80,7 +82,9 @@ def sync_notes(shared: Shared, label: str, first: bool = False) -> str | None:
         if first and shared.synced:
             return None
         with st.status(label, expanded=True) as status:
-            report = shared.app.reindex(progress_bar(st.progress(0.0)))
+            # Under the index's lock, like the CLI: a CLI run under way is waited for, with its message as the label.
+            bar = progress_bar(st.progress(0.0))
+            report = shared.app.reindex(bar, say=lambda message: status.update(label=message))
             shared.synced = True
             status.update(label=f"Notes indexed: {report}", state="complete", expanded=False)
     return str(report)
@@ -102,7 +106,8 @@ def ready_app() -> Shared:
 
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_CODE_SPAN = re.compile(r"(`+)(?:.*?)\1")
+_CODE_SPAN = re.compile(r"(?<!\\)(`+)(?:.*?)\1")  # an escaped backtick opens no code span
+_UNESCAPED_DOLLAR = re.compile(r"(?<!\\)((?:\\\\)*)\$")  # `$` after an even number of backslashes
 _LINE_PREFIX = re.compile(r"^\s*(?:(?:[-*+]|\d+[.)])\s+|>\s*|#{1,6}\s+)*")
 _HEADING = re.compile(r"^ {0,3}#{1,6}(?:\s+|$)")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$:])")
@@ -111,6 +116,110 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$:])")
 def escape_md(text: str) -> str:
     """Plain text (a path, a heading) made safe to put inside markdown: shown as typed, never as markup."""
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+# The app's `[n]` citation markers, kept; the characters that open markup anywhere in a line, in CommonMark, GFM
+# or Streamlit (links, images, HTML, emphasis, code, strikethrough, tables, headings, entities, `$` LaTeX, `:` icons
+# and directives, `https:` and `a@b.c` autolinks); and `www.`, GFM's other autolink.
+_MARKUP = re.compile(r"(\[\d+\])|([\\`*_~\[\]()!<>#|$:&@])|\b([Ww]{3})\.")
+# What opens a block at the start of a line: a list item (`-`, `+`, `1.`) or a setext underline (`=`).
+_BLOCK_START = re.compile(r"^([ \t]*(?:\d+(?=\.))?)([-+=.])", re.MULTILINE)
+
+
+def plain(text: str) -> str:
+    """Note text made inert in markdown: every character that could open markup backslash-escaped (CommonMark shows
+    an escaped character as itself), so no link, image, HTML, list, LaTeX or Streamlit directive can start. The
+    `[n]` citation markers stay: with `(` escaped and no link definitions, they can never become links.
+
+    `"![p](https://x.io/p.png) [1]"` -> `"\\!\\[p\\]\\(https\\://x.io/p.png\\) [1]"`
+    """
+    text = _MARKUP.sub(lambda m: m.group(1) or (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\."), text)
+    return _BLOCK_START.sub(r"\1\\\2", text)
+
+
+_COMMONMARK = MarkdownIt("commonmark")  # the parser corpus/ reads notes with; building it costs ~1 ms
+
+
+def answer_markdown(text: str) -> str:
+    """An answer redrawn as markdown that keeps its shape (paragraphs, lists, bold, italics, code) while every piece
+    of text in it stays text: answers quote notes, and a note's `\\[x\\](javascript:…)` or `\\!\\[pixel\\](https://…)`
+    is unescaped once quoted. Links, images and HTML show as they were written; nothing is followed or fetched.
+
+    `"**S3** — ![p](https://x.io/p.png) [1]"` -> `"**S3** — \\!\\[p\\]\\(https\\://x.io/p.png\\) [1]"`
+    """
+    blocks: list[str] = []
+    widths: list[int] = []  # content indent of each open list item, outermost first
+    ordered: list[bool] = []  # per open list
+    marker = ""  # the marker of a list item whose first block is not written yet
+    first_item = False
+    for tok in _COMMONMARK.parse(text):
+        kind = tok.type
+        if kind in ("bullet_list_open", "ordered_list_open"):
+            ordered.append(kind == "ordered_list_open")
+            first_item = True
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            ordered.pop()
+        elif kind == "list_item_open":
+            marker = f"{int(tok.info or 1)}{tok.markup} " if ordered[-1] else "- "
+            widths.append(len(marker))
+        elif kind == "list_item_close":
+            widths.pop()
+            marker = ""  # an empty item writes nothing
+        elif kind in ("inline", "fence", "code_block", "html_block"):
+            if kind == "inline":
+                body = _inline_markdown(tok.children or [])
+            elif kind == "html_block":
+                body = plain(" ".join(tok.content.split()))
+            else:
+                body = _fenced(tok)
+            indent = " " * sum(widths)
+            lines = body.split("\n")
+            if marker:
+                first = " " * sum(widths[:-1]) + marker + lines[0]
+                # A list hangs under its lead-in line; the items of one list stay together (a tight list).
+                separator = "\n\n" if first_item and len(widths) == 1 else "\n"
+                marker, first_item = "", False
+            else:
+                first, separator = indent + lines[0], "\n\n"
+            block = "\n".join([first, *(indent + line if line else line for line in lines[1:])])
+            blocks.append(separator + block if blocks else block)
+    return "".join(blocks)
+
+
+def _inline_markdown(children: Sequence[Token]) -> str:
+    """One paragraph's inline tokens back to markdown: emphasis and code kept, all text through `plain`."""
+    parts: list[str] = []
+    closers: list[str] = []
+    for tok in children:
+        kind = tok.type
+        if kind in ("strong_open", "strong_close", "em_open", "em_close"):
+            parts.append(tok.markup)
+        elif kind == "code_inline":
+            ticks = "`" * (max(map(len, re.findall(r"`+", tok.content)), default=0) + 1)
+            pad = " " if tok.content[:1] in ("`", " ") or tok.content[-1:] in ("`", " ") else ""
+            parts.append(f"{ticks}{pad}{tok.content}{pad}{ticks}")
+        elif kind in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif kind == "link_open":  # shown as written: `[text](href)`, or `<href>` for an autolink
+            autolink = tok.markup == "autolink"
+            parts.append(plain("<" if autolink else "["))
+            closers.append(plain(">" if autolink else f"]({tok.attrs.get('href', '')})"))
+        elif kind == "link_close":
+            parts.append(closers.pop() if closers else "")
+        elif kind == "image":
+            title = f' "{tok.attrs["title"]}"' if tok.attrs.get("title") else ""
+            parts.append(plain(f"![{tok.content}]({tok.attrs.get('src', '')}{title})"))
+        else:  # text, html_inline and anything else: its text, as text
+            parts.append(plain(tok.content))
+    return "".join(parts)
+
+
+def _fenced(tok: Token) -> str:
+    """A code block as a fence longer than any backtick run inside it: its content is shown verbatim."""
+    code = tok.content.rstrip("\n")
+    fence = "`" * max(3, max(map(len, re.findall(r"`+", code)), default=0) + 1)
+    language = tok.info.split()[0] if tok.info.split() and re.fullmatch(r"[\w+#.-]+", tok.info.split()[0]) else ""
+    return f"{fence}{language}\n{code}\n{fence}"
 
 
 def escape_dollars(markdown: str, small_headings: bool = False) -> str:
@@ -131,10 +240,16 @@ def escape_dollars(markdown: str, small_headings: bool = False) -> str:
             line = _HEADING.sub("##### ", line)
         parts, last = [], 0
         for code in _CODE_SPAN.finditer(line):
-            parts += [line[last : code.start()].replace("$", r"\$"), code.group(0)]
+            parts += [_escape_dollar(line[last : code.start()]), code.group(0)]
             last = code.end()
-        out.append("".join([*parts, line[last:].replace("$", r"\$")]))
+        out.append("".join([*parts, _escape_dollar(line[last:])]))
     return "\n".join(out)
+
+
+def _escape_dollar(text: str) -> str:
+    """`$` escaped unless the note escaped it already: `"\\$5 or $6"` -> `"\\$5 or \\$6"` (escaping `\\$` again
+    would make it `\\\\$`, a backslash and then a live `$`)."""
+    return _UNESCAPED_DOLLAR.sub(r"\1\\$", text)
 
 
 def fenced_ranges(markdown: str) -> list[tuple[int, int]]:
@@ -163,7 +278,8 @@ def find_quote(markdown: str, quote: str) -> tuple[int, int] | None:
     if not words:
         return None
     # Emphasis around the first or last word is taken in, so a highlight never cuts a `**bold**` in half.
-    pattern = r"(?<![^\W_])[*_]*" + r"[\W_]+".join(map(re.escape, words)) + r"(?![^\W_])[*_]*[.!?:;]?"
+    # A match never starts right after a backslash: that `*` or `_` is the note's escaped character, not emphasis.
+    pattern = r"(?<![^\W_])(?<!\\)[*_]*" + r"[\W_]+".join(map(re.escape, words)) + r"(?![^\W_])[*_]*[.!?:;]?"
     match = re.search(pattern, markdown)
     return match.span() if match else None
 
@@ -252,7 +368,7 @@ def show_section(settings: Settings, c: Citation, label: str) -> None:
             st.markdown(escape_dollars(text, small_headings=True))
         if missed:
             st.caption("Sentences the answer used from this section:")
-            st.markdown("\n".join(f"- {escape_md(q)}" for q in missed))
+            st.markdown("\n".join(f"- {plain(q)}" for q in missed))
 
 
 def show_search(answer: Answer) -> None:
@@ -287,13 +403,13 @@ def show_search(answer: Answer) -> None:
 def show_answer(settings: Settings, answer: Answer) -> None:
     """A finished answer, or the "not in your notes" reply: used both live and when the chat is replayed."""
     if answer.refused:
-        st.info(escape_dollars(answer.text), icon=REFUSAL_AVATAR)
+        st.info(answer_markdown(answer.text), icon=REFUSAL_AVATAR)
         if answer.related:
             st.caption("Related sections (they do not answer the question):")
             for c in answer.related:
                 show_section(settings, c, "Related:")
     else:
-        st.markdown(escape_dollars(answer.text))
+        st.markdown(answer_markdown(answer.text))
         if answer.dropped:
             st.caption(f"{len(answer.dropped)} sentence(s) the notes did not support were left out.")
         st.caption("Sources")
@@ -376,13 +492,24 @@ def replay(settings: Settings) -> None:
                 show_answer(settings, answer)
 
 
+def stream_answer(pieces: Iterable[str]) -> None:
+    """An answer drawn as its pieces arrive, each redraw as inert as the finished answer (~1 ms a parse)."""
+    slot = st.empty()
+    text = ""
+    for piece in pieces:
+        text += piece
+        slot.markdown(answer_markdown(text))
+
+
 def ask(shared: Shared, question: str, top_k: int) -> None:
     """Answer one question: stream the text, then redraw it with its sources once it is complete."""
     history = history_turns()
     with st.chat_message("user", avatar=USER_AVATAR):
         st.markdown(escape_dollars(question))
     # The app is shared across tabs: top-k is this session's choice, set under the lock for this question only.
-    with shared.lock:
+    # `reading()` holds the index's own lock too, so a CLI run waits for the answer (and the answer for it), and
+    # reopens the index when a CLI run re-indexed it since the last question.
+    with shared.lock, shared.app.reading():
         app = shared.app
         app.assistant.top_k = top_k
         try:
@@ -393,7 +520,7 @@ def ask(shared: Shared, question: str, top_k: int) -> None:
         with st.chat_message("assistant", avatar=ANSWER_AVATAR):
             live = st.empty()
             with live.container():
-                st.write_stream(iter(stream))
+                stream_answer(stream)
             answer = stream.answer
     messages().extend([{"role": "user", "content": question}, {"role": "assistant", "answer": answer}])
     if answer.refused:
@@ -415,16 +542,18 @@ def export_markdown(settings: Settings, chat: Sequence[dict]) -> str:
     ]
     for m in chat:
         if m["role"] == "user":
-            lines += [f"## Q: {' '.join(m['content'].split())}", ""]  # one line, so it stays a heading
+            lines += [f"## Q: {escape_md(' '.join(m['content'].split()))}", ""]  # one line, so it stays a heading
             continue
         answer: Answer = m["answer"]
         if answer.rewritten:
-            lines += [f"_Searched as: {answer.standalone}_", ""]
-        lines += [answer.text, ""]
+            lines += [f"_Searched as: {escape_md(answer.standalone)}_", ""]
+        lines += [answer_markdown(answer.text), ""]  # the file is markdown too: quoted notes stay text in it
         sources = answer.related if answer.refused else answer.citations
         if sources:
             lines.append("Related sections (not in the notes):" if answer.refused else "Sources:")
-            lines += [f"- [{c.number}] `{c.key}` — {' > '.join(c.heading_path)}, {lines_label(c)}" for c in sources]
+            lines += [
+                f"- [{c.number}] `{c.key}` — {escape_md(' > '.join(c.heading_path))}, {lines_label(c)}" for c in sources
+            ]
             lines.append("")
     return "\n".join(lines)
 
@@ -472,7 +601,9 @@ def sidebar(shared: Shared) -> tuple[int, DeltaGenerator]:
             st.success(f"Re-indexed: {done}", icon=":material/check:")
         st.divider()
         st.markdown(f"Answerer: **{escape_md(app.assistant.answerer)}**")
-        top_k = st.slider("Sections to read (top-k)", 1, 20, app.settings.top_k, key="top_k")
+        # The slider stops at 20 (past that sections add noise), unless NOTES_TOP_K asked for more.
+        most = max(20, app.settings.top_k)
+        top_k = st.slider("Sections to read (top-k)", 1, most, app.settings.top_k, key="top_k")
         st.divider()
         return top_k, st.container()
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from assistant.settings import Settings
+from assistant.settings import MAX_TOP_K, Settings, SettingsError, whole_number
 
 PROGRESS_FROM = 200  # texts to embed before a progress bar is worth drawing
 
@@ -36,6 +36,13 @@ def _progress():
 
 
 def _build(args, sync: bool = True):
+    """The app; `sync` re-indexes the notes (a writer). Without it (search, ask, chat) the index is only read.
+
+    A reader builds the index only when there is none: it could not answer otherwise. Notes changed since the
+    index was built are one line on stderr, not a re-index: a reader that writes is how two runs corrupted the
+    index (issue 7), and a surprise re-index can take minutes on a large notes folder. The answer still cites
+    what the index holds.
+    """
     from assistant.app import build
 
     settings = Settings.from_env(
@@ -44,6 +51,17 @@ def _build(args, sync: bool = True):
         top_k=getattr(args, "k", None),
     )
     app = build(settings, progress=_progress(), say=_say, sync=sync)
+    if not sync and app.needs_index:
+        app.reindex(_progress())
+    elif not sync:
+        # Load the model now, not with the index held: it takes seconds and needs no index, and another run
+        # waiting for the index should not wait for it.
+        app.embeddings.embed_query("warm up")
+    if app.notes_changed:
+        _say(
+            f"note: the notes in {settings.notes_dir} changed since they were indexed; answers come from the "
+            "indexed version (run `notes-assistant index` to update it)"
+        )
     for warning in app.warnings:
         _say(f"warning: {warning}")
     return app
@@ -64,8 +82,8 @@ def cmd_search(args) -> int:
     from assistant.questions import clean_question
 
     question = clean_question(args.question)
-    app = _build(args)
-    hits = app.assistant.search.search(question, args.k or app.settings.top_k).hits
+    with _build(args, sync=False).reading() as app:
+        hits = app.assistant.search.search(question, args.k or app.settings.top_k).hits
     if not hits:
         print("no matching sections")
     for n, hit in enumerate(hits, start=1):
@@ -99,13 +117,12 @@ def cmd_ask(args) -> int:
     from assistant.questions import clean_question
 
     question = clean_question(args.question)
-    app = _build(args)
-    stream = app.assistant.stream(question)
+    with _build(args, sync=False).reading() as app:
+        answer = app.assistant.stream(question).answer
     if args.json:
-        answer = stream.answer
         print(json.dumps(_answer_json(answer), ensure_ascii=False))
         return 0
-    _print_answer(stream.answer)
+    _print_answer(answer)
     return 0
 
 
@@ -126,7 +143,7 @@ def cmd_chat(args) -> int:
     from assistant.questions import QuestionError
     from assistant.types import Turn
 
-    app = _build(args)
+    app = _build(args, sync=False)
     history: list[Turn] = []
     print(f"Ask your notes ({app.settings.notes_dir}); answerer: {app.assistant.answerer}. Empty line or Ctrl-D quits.")
     while True:
@@ -138,12 +155,14 @@ def cmd_chat(args) -> int:
         if not question.strip():
             return 0
         try:
-            stream = app.assistant.stream(question, history)
-            print()
-            for piece in stream:
-                print(piece, end="", flush=True)
-            print()
-            answer = stream.answer
+            # Held per question, not for the session: an `index` run meanwhile waits seconds, not until we quit.
+            with app.reading():
+                stream = app.assistant.stream(question, history)
+                print()
+                for piece in stream:
+                    print(piece, end="", flush=True)
+                print()
+                answer = stream.answer
         except QuestionError as err:
             print(f"! {err}")
             continue
@@ -155,13 +174,23 @@ def cmd_eval(args) -> int:
     from assistant.evaluation import figures, load_cases, run_cases, table
 
     cases = load_cases(Path(args.questions))
-    app = _build(args)
-    outcomes = run_cases(app.assistant, cases)
+    app = _build(args)  # a writer: it indexes NOTES_DIR, or finds the index up to date
+    with app.reading():
+        outcomes = run_cases(app.assistant, cases)
     result = {"answerer": app.assistant.answerer, **figures(outcomes)}
     if not args.json:
         print(table(outcomes))
     print(json.dumps(result))
     return 0
+
+
+def top_k_flag(text: str) -> int:
+    """The `-k` flag's type: `"3"` -> 3; anything but a whole number in 1..MAX_TOP_K is a usage error."""
+    value = whole_number(text.strip(), 1, MAX_TOP_K)
+    if value is None:
+        shown = text if len(text) <= 20 else text[:20] + "…"
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_TOP_K}, got {shown!r}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -178,7 +207,7 @@ def parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("search", help="ranked sections for a question")
     sp.add_argument("question")
-    sp.add_argument("-k", type=int, default=None, help="how many sections")
+    sp.add_argument("-k", type=top_k_flag, default=None, help=f"how many sections (1 to {MAX_TOP_K})")
     notes_flag(sp)
     sp.set_defaults(func=cmd_search)
 
@@ -210,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (NotesError, ModelError, QuestionError, IndexError_, EvalFileError) as err:
+    except (NotesError, ModelError, QuestionError, IndexError_, EvalFileError, SettingsError) as err:
         print(f"notes-assistant: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
