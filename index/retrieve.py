@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -9,7 +10,7 @@ from langchain_core.embeddings import Embeddings
 
 from corpus.types import Section
 from index.fusion import normalize, reciprocal_rank_fusion
-from index.keyword import BM25, expand, tokenize
+from index.keyword import BM25, expand, family, tokenize
 
 # How many neighbours to pull from each dense list before fusing: enough that a section ranked low by one
 # signal and high by another still meets itself in the fusion.
@@ -51,13 +52,18 @@ class KeywordIndex:
 
     def __init__(self, sections: Sequence[Section]) -> None:
         self.sections = [s for s in sections if s.indexable]
-        self.bm25 = BM25([keyword_document(s) for s in self.sections])
+        documents = [keyword_document(s) for s in self.sections]
+        # Terms as words (for refusal, spelling and what is shown) and how many sections use each.
+        self.term_sections = Counter(term for doc in documents for term in set(doc))
+        # Ranking goes by word family, so "denormalize" meets "Denormalization".
+        self.bm25 = BM25([[family(term) for term in doc] for doc in documents])
 
     def scores(self, query: str) -> dict[str, float]:
-        return {self.sections[i].key: score for i, score in self.bm25.scores(expand(query)).items()}
+        terms = [family(term) for term in expand(query)]
+        return {self.sections[i].key: score for i, score in self.bm25.scores(terms).items()}
 
     def vocabulary(self) -> set[str]:
-        return set(self.bm25.idf)
+        return set(self.term_sections)
 
 
 def fuse_scores(chunks: dict[str, float], units: dict[str, float], keyword: dict[str, float]) -> dict[str, float]:

@@ -190,3 +190,11 @@ def test_small_talk_and_noise_get_a_chat_reply_not_related_reading(message):
     verdict = judge(message, hits(MEDIUM, LOW), VOCABULARY)
     assert verdict.refused
     assert verdict.chat
+
+
+def test_a_comparison_is_supported_by_the_sections_it_names_read_together():
+    """ "Compare SQS and Lambda": neither section holds the other's name, together they hold both."""
+    share, missing = support("Compare SQS and Lambda", [SQS, LAMBDA])
+    assert missing == ["Compare"]
+    alone, _ = support("Compare SQS and Lambda", [SQS])
+    assert alone < share
