@@ -84,7 +84,7 @@ class NotesAssistant:
         self.vocabulary = search.keyword.vocabulary()
         self.rarity = Rarity(
             titles=Counter(t for s in search.keyword.sections for t in set(tokenize(s.title))),
-            sections={term: len(rows) for term, rows in search.keyword.bm25.postings.items()},
+            sections=search.keyword.term_sections,
         )
         self.speller = Speller(self.rarity.sections, titles=self.rarity.titles)
         self.chain = (
