@@ -99,7 +99,7 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
             s, e = item_lines.pop()
             kind = "links" if item_links.pop() else "item"
             if text:
-                out.append((Block(redact(text), kind, s + 1, e, hidden), s))
+                out.append((Block(text, kind, s + 1, e, hidden), s))
         elif tok.type in ("thead_open", "thead_close"):
             in_head = tok.type == "thead_open"
         elif tok.type == "tr_open":
@@ -110,14 +110,14 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
             else:
                 text, kind = _row_text(header, row)
                 if text:
-                    out.append((Block(redact(text), kind, row_line[0] + 1, row_line[1], hidden), row_line[0]))
+                    out.append((Block(text, kind, row_line[0] + 1, row_line[1], hidden), row_line[0]))
             row = None
         elif tok.type == "inline":
             drafts_links.extend(_links(tok))
             text = inline_text(tok)
             # A comment inside a paragraph is commented-out text too: searchable, shown as hidden.
             for comment in _inline_comments(tok):
-                out.append((Block(redact(comment), "paragraph", start + 1, max(end, start + 1), True), start))
+                out.append((Block(comment, "paragraph", start + 1, max(end, start + 1), True), start))
             shape = _shape(tok)
             if row is not None:
                 row.append((text, shape == "links"))
@@ -129,11 +129,11 @@ def _blocks(tokens: list[Token], offset: int, hidden: bool, drafts_links: list[s
                     item_links[-1] = item_links[-1] and shape == "links"
             elif text:
                 kind = "heading" if i > 0 and tokens[i - 1].type == "heading_open" else shape or "paragraph"
-                out.append((Block(redact(text), kind, start + 1, max(end, start + 1), hidden), start))
+                out.append((Block(text, kind, start + 1, max(end, start + 1), hidden), start))
         elif tok.type in ("fence", "code_block"):
             text = tok.content.strip("\n")
             if text.strip():
-                out.append((Block(redact(text), "code", start + 1, max(end, start + 1), hidden), start))
+                out.append((Block(text, "code", start + 1, max(end, start + 1), hidden), start))
         elif tok.type == "html_block":
             out.extend(_html_blocks(tok, offset, hidden, drafts_links))
     return out
@@ -207,7 +207,7 @@ def _html_blocks(tok: Token, offset: int, hidden: bool, links: list[str]) -> lis
         line_start = first + lead + 1
         # Text beside an image in HTML (`<p><img ...><br/><i>Source: ...</i></p>`) is its caption.
         kind = "caption" if _IMG.search(content, a, b) else "paragraph"
-        out.append((Block(redact(text), kind, line_start, first + len(lines), hidden), line_start - 1))
+        out.append((Block(text, kind, line_start, first + len(lines), hidden), line_start - 1))
     return out
 
 
@@ -246,7 +246,7 @@ def _freeze(draft: _Draft, path: str, line_end: int, markdown: str) -> Section:
 def _markdown(lines: list[str], start: int, end: int) -> str:
     """The section's source lines, comment markers removed so the hidden text shows as text."""
     text = "\n".join(lines[start - 1 : end])
-    return redact(text.replace("<!--", "").replace("-->", "")).strip("\n")
+    return text.replace("<!--", "").replace("-->", "").strip("\n")
 
 
 def parse_note(note: Note) -> list[Section]:
@@ -255,7 +255,8 @@ def parse_note(note: Note) -> list[Section]:
     `# AWS\\n## Databases\\n### Elasticache\\nRedis on cloud` -> sections `aws`, `databases` (empty) and
     `elasticache` with heading path ("AWS", "Databases", "Elasticache").
     """
-    text = blank_front_matter(note.text)
+    # Credentials are masked first, in the text every field below is cut from: titles, anchors, blocks, markdown.
+    text = blank_front_matter(redact(note.text))
     tokens = _parser().parse(text)
     lines = text.split("\n")
     anchors = AnchorCounter()
