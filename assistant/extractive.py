@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.refusal import name_like
-from corpus.chunking import section_units
+from corpus.chunking import is_label, section_units
 from corpus.types import Section, Unit
 from index.keyword import facets, tokenize
 from index.retrieve import Hit
@@ -176,6 +176,11 @@ def with_passages(chosen: Sequence[Unit], units: Sequence[Unit]) -> tuple[Unit, 
     A sentence picked alone lost what made it an answer on notes it was not tuned on: the list after "The
     application does the following:", the last SOLID principles, the "HTTP 503" one sentence further on.
     """
+    # Text under a commented-out heading belongs to that heading, not to the section around it: the whole of a
+    # short section means the whole of the part the chosen units sit in.
+    heading = chosen[0].heading if chosen else ""
+    chosen = [u for u in chosen if u.heading == heading]
+    units = [u for u in units if u.heading == heading]
     if len(units) <= SECTION_UNITS:
         return tuple(units)
     keep = {u.ordinal for u in chosen}
@@ -196,6 +201,27 @@ def with_passages(chosen: Sequence[Unit], units: Sequence[Unit]) -> tuple[Unit, 
         keep.update(u.ordinal for u in after[: PASSAGE_UNITS - 1])
     ordered = [u for u in units if u.ordinal in keep]
     return tuple(ordered[:ANSWER_UNITS])
+
+
+def drop_dangling(chosen: Sequence[Unit], units: Sequence[Unit]) -> tuple[Unit, ...]:
+    """The chosen units without lead-ins whose list is not quoted: "Example 1:", "Node components :-" or a heading
+    joined to a label ("Deploying across regions: Pros") say nothing alone. A lone lead-in is kept: it is all
+    there is.
+
+    A lead-in is a unit ending in ":" (or ":-"), or a label a list follows in its passage.
+    """
+    kept = tuple(u for u in chosen if not (_leads(u, units) and not _followed(u, chosen)))
+    return kept or tuple(chosen)
+
+
+def _leads(unit: Unit, units: Sequence[Unit]) -> bool:
+    if unit.text.rstrip(" .").endswith((":", ":-")):
+        return True
+    return unit.kind == "paragraph" and is_label(unit.text) and _followed(unit, units)
+
+
+def _followed(unit: Unit, units: Sequence[Unit]) -> bool:
+    return any(u.passage == unit.passage and u.ordinal > unit.ordinal for u in units)
 
 
 def _asks_for_label(question: str, label: str) -> bool:
@@ -272,7 +298,9 @@ def select_evidence(
         picked: dict[int, Unit] = {}
         best = 0.0
         for text, vector in asks:
-            units, score = pick_units(score_units(text, vector, hit.section, vectors), text)
+            scored = score_units(text, vector, hit.section, vectors)
+            units, score = pick_units(scored, text)
+            units = drop_dangling(units, [u for u, _ in scored])
             picked.update((u.ordinal, u) for u in units)
             best = max(best, score)
         if picked:
@@ -325,5 +353,9 @@ def _listed(unit: Unit) -> bool:
 
 
 def _sentence(text: str) -> str:
+    """A unit as a sentence: `"Fast"` -> `"Fast."`; a lead-in ends in a colon: `"do the following-"` ->
+    `"do the following:"`."""
     text = text.strip()
-    return text if text.endswith((".", "!", "?", ":")) else text + "."
+    if text.endswith(("-", ":-", ":")) and not text.endswith("--"):
+        return text.rstrip(" :-") + ":"
+    return text if text.endswith((".", "!", "?")) else text + "."

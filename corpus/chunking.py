@@ -28,7 +28,7 @@ def split_sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
 
 
-def _is_label(line: str) -> bool:
+def is_label(line: str) -> bool:
     """A short line that introduces the next one: `"Pros"`, `"kube-apiserver:-"`, `"Private Connectivity:"`."""
     return len(line.split()) <= _LABEL_WORDS and not line.rstrip().endswith((".", "!"))
 
@@ -76,7 +76,7 @@ def _block_pieces(block: Block) -> list[tuple[str, int, int]]:
     if block.kind in ("item", "row") and len(block.text.split()) <= _LONG_ITEM_WORDS:
         texts = [text for text, _, _ in lines]
         text = " ".join(texts)
-        if len(texts) > 1 and _is_label(texts[0]):
+        if len(texts) > 1 and is_label(texts[0]):
             text = _join(texts[0], " ".join(texts[1:]))
         return [(text, block.line_start, block.line_end)]
     pieces: list[tuple[str, int, int]] = []
@@ -85,7 +85,7 @@ def _block_pieces(block: Block) -> list[tuple[str, int, int]]:
         first = start
         if pending:
             line, first, pending = _join(pending, line), pending_line, ""
-        if _is_label(line) and n + 1 < len(lines):
+        if is_label(line) and n + 1 < len(lines):
             pending, pending_line = line, first
             continue
         pieces.extend((sentence, first, end) for sentence in split_sentences(line))
@@ -103,12 +103,15 @@ def section_units(section: Section) -> list[Unit]:
     pending: Block | None = None
     label = ""  # the short line a list hangs under, carried to its items
     passage, prev_kind, lead_in = -1, "", False
+    under = ""  # the commented-out heading the text sits under, until the comment ends
     for block in section.blocks:
         if block.navigation:
             continue  # a link list or a caption is no answer to anything
         if block.kind == "heading":
-            pending, prev_kind, lead_in = block, "heading", False
+            pending, prev_kind, lead_in, under = block, "heading", False, block.text
             continue
+        if not block.hidden:
+            under = ""
         listed = block.kind in ("item", "row")
         if not ((listed and (prev_kind in ("item", "row") or lead_in)) or (block.kind == "code" and lead_in)):
             passage += 1
@@ -122,20 +125,26 @@ def section_units(section: Section) -> list[Unit]:
             last, (code, _, end) = units[-1], pieces.pop(0)
             units[-1] = Unit(
                 section.key, last.ordinal, f"{last.text} {code}", last.line_start, end, last.hidden, last.context,
-                last.passage, last.kind,
+                last.passage, last.kind, last.heading,
             )
         context = label if block.kind == "item" else ""
         for text, start, end in pieces:
-            units.append(Unit(section.key, len(units), text, start, end, block.hidden, context, passage, block.kind))
+            unit = Unit(section.key, len(units), text, start, end, block.hidden, context, passage, block.kind, under)
+            units.append(unit)
         prev_kind = block.kind
-        if pieces or block.kind != "code":  # a long code block (no pieces) keeps the lead-in open for what follows
-            lead_in = bool(pieces) and pieces[-1][0].rstrip().endswith(":")
         if block.kind != "item":
             last = pieces[-1][0] if pieces else ""
-            label = last.rstrip(" :-") if last and (_is_label(last) or last.endswith(":")) else ""
+            label = last.rstrip(" :-") if last and (is_label(last) or last.endswith(":")) else ""
+        if pieces or block.kind != "code":  # a long code block (no pieces) keeps the lead-in open for what follows
+            # A paragraph that ends on a label ("Pros", "The steps are:") leads into the list after it; an item
+            # ending in ":" leads into the code block after it.
+            lead_in = bool(label) if block.kind not in ("item", "code") else pieces[-1][0].rstrip().endswith(":")
     if pending is not None:
         units.append(
-            Unit(section.key, len(units), pending.text, pending.line_start, pending.line_end, True, "", passage + 1)
+            Unit(
+                section.key, len(units), pending.text, pending.line_start, pending.line_end, True, "", passage + 1,
+                "paragraph", pending.text,
+            )
         )
     return units
 

@@ -93,7 +93,8 @@ class Unit:
 
     `context` is the label a list hangs under ("Cons", "Key features:"): embedded with the item, not quoted.
     `passage` numbers the paragraph, or the list with its lead-in line, that the unit belongs to in its section;
-    `kind` is the kind of block it comes from ("paragraph", "item", "row", "code").
+    `kind` is the kind of block it comes from ("paragraph", "item", "row", "code"); `heading` is the
+    commented-out heading it sits under ("Glacier" in `<!-- ### Glacier ... -->`), empty for the section's own text.
     """
 
     section_key: str
@@ -105,3 +106,4 @@ class Unit:
     context: str = ""
     passage: int = 0
     kind: str = "paragraph"
+    heading: str = ""

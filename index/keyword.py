@@ -6,7 +6,6 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -62,24 +61,6 @@ def stem(word: str) -> str:
     if word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
-
-
-@lru_cache(maxsize=65536)
-def family(term: str) -> str:
-    """The word family a term ranks with: its Snowball (Porter 2) stem, so that a question saying "denormalize"
-    meets a heading saying "Denormalization".
-
-    `family("denormalization")` == `family("denormalize")` == `"denorm"`. Only for ranking: what a user is shown
-    and what refusal checks stays in the lighter `stem` form, which reads as a word.
-    """
-    return _snowball().stemWord(term) if term.isalpha() else term
-
-
-@lru_cache(maxsize=1)
-def _snowball():
-    import snowballstemmer
-
-    return snowballstemmer.stemmer("english")
 
 
 def root(term: str) -> str:

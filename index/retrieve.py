@@ -10,7 +10,7 @@ from langchain_core.embeddings import Embeddings
 
 from corpus.types import Section
 from index.fusion import normalize, reciprocal_rank_fusion
-from index.keyword import BM25, expand, family, tokenize
+from index.keyword import BM25, expand, tokenize
 
 # How many neighbours to pull from each dense list before fusing: enough that a section ranked low by one
 # signal and high by another still meets itself in the fusion.
@@ -55,12 +55,10 @@ class KeywordIndex:
         documents = [keyword_document(s) for s in self.sections]
         # Terms as words (for refusal, spelling and what is shown) and how many sections use each.
         self.term_sections = Counter(term for doc in documents for term in set(doc))
-        # Ranking goes by word family, so "denormalize" meets "Denormalization".
-        self.bm25 = BM25([[family(term) for term in doc] for doc in documents])
+        self.bm25 = BM25(documents)
 
     def scores(self, query: str) -> dict[str, float]:
-        terms = [family(term) for term in expand(query)]
-        return {self.sections[i].key: score for i, score in self.bm25.scores(terms).items()}
+        return {self.sections[i].key: score for i, score in self.bm25.scores(expand(query)).items()}
 
     def vocabulary(self) -> set[str]:
         return set(self.term_sections)

@@ -536,8 +536,10 @@ def _hash_of(row_id: str) -> str:
 
 def _unit_embed_text(section: Section, unit: Unit) -> str:
     # The title goes in front: "Fully managed messaging service." alone does not say it is SNS; a list item
-    # keeps the label it hangs under: "Cons: higher latency between regions".
-    context = f"{unit.context}: " if unit.context else ""
+    # keeps the label it hangs under: "Cons: higher latency between regions"; text under a commented-out
+    # heading says what it is about by that heading ("Storage Gateway: Your on-premise data can be backed up").
+    label = unit.context or (unit.heading if not unit.text.startswith(unit.heading) else "")
+    context = f"{label}: " if label else ""
     return f"{section.title}: {context}{unit.text}"
 
 

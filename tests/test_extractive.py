@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.extractive import SECTION_UNITS, Evidence, compose, pick_units, quotable, split_question
+from assistant.extractive import (
+    SECTION_UNITS,
+    Evidence,
+    compose,
+    drop_dangling,
+    pick_units,
+    quotable,
+    split_question,
+)
 from corpus.types import Section, Unit
 from index.keyword import expand, facets
 
@@ -105,3 +113,33 @@ def test_compose_puts_the_title_first_and_a_citation_after_each_claim():
     section = Section("n.md", "sqs", "SQS", 2, ("N", "SQS"), 1, 2, (), "")
     text = compose([Evidence(section, (unit(0, "Managed message queue"),), 1.0)], {"n.md#sqs": 1})
     assert text == "**SQS** — Managed message queue. [1]"
+
+
+def test_text_under_a_commented_out_heading_is_not_quoted_as_the_sections_own():
+    """ "S3" with `<!-- ### Glacier ... ### Storage Gateway ... -->` under it: a question about S3 quotes S3's
+    own text, not Glacier's or Storage Gateway's, although the section is short enough to quote whole."""
+    from corpus.chunking import section_units
+    from corpus.parse import parse_note
+    from corpus.types import Note
+
+    note = (
+        "# AWS\n## S3\nObject storage for files.\n\n<!-- ### Glacier\nLow-cost archive storage.\n"
+        "### Storage Gateway\nA VM on premises.\nIt backs data up to AWS. -->\n"
+    )
+    s3 = next(s for s in parse_note(Note("aws.md", note)) if s.title == "S3")
+    units = section_units(s3)
+    assert [u.heading for u in units] == ["", "Glacier", "Storage Gateway", "Storage Gateway"]
+    picked, _ = pick_units([(units[0], 0.9), *((u, 0.2) for u in units[1:])], "What is S3?")
+    assert [u.text for u in picked] == ["Object storage for files."]
+    glacier, _ = pick_units([(units[1], 0.9), *((u, 0.2) for u in units[2:])], "What is Glacier?")
+    assert [u.text for u in glacier] == ["Glacier: Low-cost archive storage."]
+
+
+def test_a_lead_in_without_its_list_is_dropped():
+    """ "Example 1:" or "Regions: Pros" alone says nothing; kept only when it is all there is."""
+    lead = unit(0, "Example 1:", passage=0)
+    item = unit(1, "run it twice", context="Example 1", passage=0)
+    other = unit(2, "Something that answers.", passage=1)
+    assert drop_dangling([lead, other], [lead, item, other]) == (other,)
+    assert drop_dangling([lead, item], [lead, item, other]) == (lead, item)
+    assert drop_dangling([lead], [lead, item, other]) == (lead,)
