@@ -211,6 +211,7 @@ def _html_blocks(tok: Token, offset: int, hidden: bool, links: list[str]) -> lis
     return out
 
 
+UNTITLED = "(untitled heading)"
 # A section whose blocks are (nearly) all links and captions is a reading list or a figure, not something that
 # answers a question ("Source(s) and further reading" under every topic of the system-design notes).
 NAVIGATION_SHARE = 0.8
@@ -282,6 +283,8 @@ def parse_note(note: Note) -> list[Section]:
             level = int(tok.tag[1:])
             title = inline_text(tokens[i + 1]).replace("\n", " ")
             anchor = anchors(heading_text(tokens[i + 1]) or title)
+            # An empty heading (`### `) still starts a section; it needs a name to be cited by.
+            title = title or UNTITLED
             while stack and stack[-1][0] >= level:
                 stack.pop()
             stack.append((level, title))

@@ -287,6 +287,13 @@ _RULES = (
         r":(?<=[^\s:`'\"|<(\[]:)(?:\d{1,5}+|\*):[^\s:`'\"|<(\[]++:[^\s:`'\"|<(\[]++:(?P<tok>[^\s`'\"|<(\[]++)",
         _token,
     ),
+    # A config directive named for its secret, value after a space: Redis's "requirepass Plum-7731",
+    # "masterpassword s3cr3t!". Only a name that ends in the credential word after a prefix, and only a value that
+    # looks like one (a digit, a symbol or a camel hump), so "bypass caching" stays.
+    _rule(
+        r"(?<![\w-])[A-Za-z][A-Za-z0-9_]{0,40}?(?i:pass(?:word|wd)?|secret|token)[ \t]++(?P<tok>[^\s`'\"|]{6,256}+)",
+        lambda match, text: _token(match, text) if _looks_secret(match.group("tok")) else [],
+    ),
     # A device's factory account and its password: "router: admin / hunter2", "root:toor".
     _rule(
         f"(?:{_FACTORY})" r"(?:[ \t]*+/[ \t]*+|:(?=\S))" + _TOKEN,

@@ -259,3 +259,20 @@ def test_near_misses_of_every_shape_cost_linear_time():
             ratio = _seconds(_sized(piece, size)) / baseline
             worst = max(worst, (ratio, piece))
     assert worst[0] <= 20, worst
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("`requirepass Plum-Harbor-7731-xq` (TODO)", "`requirepass [redacted]` (TODO)"),
+        ("masterpassword s3cr3tPw!", "masterpassword [redacted]"),
+    ],
+)
+def test_config_directives_named_for_their_secret_are_masked(text, masked):
+    """Redis's `requirepass X` and its kin: no colon or equals sign, the directive's name says it is a secret."""
+    assert redact(text) == masked
+
+
+@pytest.mark.parametrize("text", ["use the bypass method", "compass heading north", "set requirepass in redis.conf"])
+def test_words_ending_like_a_credential_stay(text):
+    assert redact(text) == text

@@ -58,6 +58,7 @@ def test_empty_heading_does_not_take_the_preamble_key():
     """`### ` has an empty anchor, which is also the key of the text above the first heading: keys stay apart."""
     sections, _ = parse_notes([Note("r.md", "intro text\n\n### \nbody under an empty heading\n")])
     assert [s.key for s in sections] == ["r.md", "r.md#-1"]
+    assert sections[1].title == "(untitled heading)"
 
 
 def test_keys_stay_unique_across_notes_whatever_their_paths():
