@@ -153,11 +153,26 @@ def _names(section: Section) -> set[str]:
     return {t for t in tokenize(section.title) if zipf(t) < NAME_ZIPF}
 
 
+def weak_match(hits: Sequence[Hit]) -> Verdict | None:
+    """The retrieval signal alone: a refusal when nothing matches or nothing is close (below FLOOR), else None.
+
+    This is all that stops an LLM before it reads the sources: whether they answer is then its judgement, checked
+    sentence by sentence, not the extractive answerer's word rules.
+    """
+    if not hits:
+        return Verdict(True, "nothing in the notes matches")
+    best = max(hit.dense for hit in hits[:3])
+    if best < FLOOR:
+        return Verdict(True, f"the closest section is only a weak match (similarity {best:.2f})")
+    return None
+
+
 def judge(question: str, hits: Sequence[Hit], vocabulary: set[str]) -> Verdict:
     """Refuse when nothing is close, when the question names what the notes never mention and the match is not
     strong, or when the closest sections say too little of what the question asks about."""
     words = _TERM.findall(question)
-    if len(words) <= CHAT_WORDS and not any(t in vocabulary for w in words for t in tokenize(w) if t not in STOPWORDS):
+    content = [t for w in words for t in tokenize(w) if t not in STOPWORDS and len(t) > 1]
+    if len(words) <= CHAT_WORDS and not any(t in vocabulary for t in content):
         return Verdict(True, "there is no question in it that they could answer", chat=True)
     if not hits:
         return Verdict(True, "nothing in the notes matches")
@@ -165,8 +180,8 @@ def judge(question: str, hits: Sequence[Hit], vocabulary: set[str]) -> Verdict:
     unknown = tuple(unknown_names(question, vocabulary))
     if unknown and best < STRONG:
         return Verdict(True, f"they never mention {', '.join(unknown)}", unknown)
-    if best < FLOOR:
-        return Verdict(True, f"the closest section is only a weak match (similarity {best:.2f})")
+    if weak := weak_match(hits):
+        return weak
     share, missing = support(question, [hit.section for hit in hits[:SUPPORT_SECTIONS]])
     if best + share < SUPPORT and best < STRONG:
         lacking = ", ".join(f"“{word}”" for word in missing[:3])

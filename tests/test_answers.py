@@ -276,3 +276,55 @@ def test_a_comparison_draws_on_every_section_it_names(aws_app):
         "elastic-kubernetes-service-eks",
         "lambda",
     } <= cited
+
+
+# Answers on anyone's notes: typos, small talk, follow-ups that add, whole lists. Phrasings written for these tests.
+
+
+@pytest.mark.parametrize(
+    ("typed", "searched", "key"),
+    [
+        ("wat is elastcache", "elasticache", ELASTICACHE),
+        ("what is elastic cache", "elasticache", ELASTICACHE),
+        ("what does lamda do", "lambda", AWS + "lambda"),
+    ],
+)
+def test_typos_and_spacing_are_searched_as_the_notes_spell_them(aws_app, typed, searched, key):
+    answer = aws_app.assistant.ask(typed)
+    assert not answer.refused
+    assert answer.rewritten
+    assert searched in answer.standalone
+    assert answer.citations[0].key == key
+
+
+@pytest.mark.parametrize("question", ["What is Glacier good for?", "explain VPC like I'm five"])
+def test_an_ordinary_word_the_notes_lack_does_not_decline(aws_app, question):
+    """ "good" and "five" are not in the notes, and need not be."""
+    answer = aws_app.assistant.ask(question)
+    assert not answer.refused
+    assert not answer.rewritten
+
+
+@pytest.mark.parametrize("message", ["hi", "thanks!", "%s%s%s%n"])
+def test_small_talk_gets_a_reply_not_related_reading(aws_app, message):
+    answer = aws_app.assistant.ask(message)
+    assert answer.refused
+    assert answer.related == ()
+    assert "your notes" in answer.text
+
+
+def test_tell_me_more_brings_what_the_last_answer_did_not_show(aws_app):
+    first = aws_app.assistant.ask("What is S3?")
+    history = [Turn("user", "What is S3?"), Turn("assistant", first.text, tuple(c.key for c in first.citations))]
+    more = aws_app.assistant.ask("Tell me more", history)
+    quoted = {q for c in more.citations for q in c.quotes}
+    assert quoted
+    assert not any(q in first.text for q in quoted)
+
+
+def test_text_under_a_commented_out_heading_is_not_shown_as_the_sections_own(aws_app):
+    """S3's section holds `<!-- ### EFS ... ### Glacier ... ### Storage Gateway -->`: "What is S3?" quotes S3."""
+    answer = aws_app.assistant.ask("What is S3?")
+    assert answer.citations[0].key == AWS + "s3-simple-storage-service"
+    assert "Storage Gateway" not in answer.text
+    assert "EFS" not in answer.text
