@@ -19,8 +19,8 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.chain import NotesAssistant
 from assistant.settings import Settings
-from corpus.parse import parse_note
-from corpus.reader import read_notes
+from corpus.parse import parse_notes
+from corpus.reader import ReadResult, read_notes
 from corpus.types import Note, Section
 from index.store import (
     LOCK_WAIT,
@@ -39,9 +39,15 @@ Say = Callable[[str], None]
 
 
 def read_sections(notes_dir: Path) -> tuple[list[Section], tuple[str, ...]]:
-    """All sections of all notes under `notes_dir`, and what could not be read."""
-    result = read_notes(notes_dir)
-    return [s for note in result.notes for s in parse_note(note)], result.warnings
+    """All sections of all notes under `notes_dir`, and what could not be read or parsed."""
+    return sections_of(read_notes(notes_dir))
+
+
+def sections_of(result: ReadResult) -> tuple[list[Section], tuple[str, ...]]:
+    """Sections of the notes read, keys unique across the folder; a note that cannot be parsed is named in one
+    line and skipped, so one file never stops the others."""
+    sections, unparsed = parse_notes(result.notes)
+    return sections, result.warnings + tuple(unparsed)
 
 
 def notes_fingerprint(notes: Sequence[Note]) -> str:
@@ -152,7 +158,7 @@ class App:
         """Re-read the notes and sync the index under the exclusive lock: only changed sections are embedded."""
         say = say or self.say
         result = read_notes(self.settings.notes_dir)
-        sections = [s for note in result.notes for s in parse_note(note)]
+        sections, warnings = sections_of(result)
         with IndexLock(self.index_dir).hold("index", self.wait, say):
             if self.index.state is None or index_state(self.index_dir) != self.index.state:
                 # Another run wrote since this one opened the index (a stale client must not write), or a
@@ -163,8 +169,8 @@ class App:
                 say(f"no index yet for {self.settings.notes_dir}: building it in {self.index_dir}")
             elif self.index.manifest.model_id != self.model_id:
                 say(f"the index in {self.index_dir} was made with another embedding model: embedding the notes again")
-            self.report = self.index.sync(sections, result.warnings, progress, notes_fingerprint(result.notes))
-        self.warnings, self.notes_changed = result.warnings, False
+            self.report = self.index.sync(sections, warnings, progress, notes_fingerprint(result.notes))
+        self.warnings, self.notes_changed = warnings, False
         self.assistant = make_assistant(self.settings, self.index, self.embeddings, self.assistant.llm)
         return self.report
 

@@ -246,3 +246,24 @@ def test_file_name_that_is_not_utf8_is_indexed_under_a_readable_name(tmp_path, l
     assert "ok.md" in paths
     assert "empty-heading.md" in paths
     assert any("caf\ufffd.md" in w for w in app.warnings)
+
+
+def test_a_note_that_cannot_be_parsed_does_not_stop_the_index(tmp_path, letters, monkeypatch):
+    """Through the app's own path: the failing note is named in one line, the others are indexed."""
+    import corpus.parse
+    from assistant.app import build
+    from assistant.settings import Settings
+
+    write(tmp_path / "notes", "bad.md", b"# Bad\nthis one breaks\n")
+    write(tmp_path / "notes", "good.md", b"# Good\nthis one indexes\n")
+    real = corpus.parse.parse_note
+
+    def fragile(note):
+        if note.path == "bad.md":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(note)
+
+    monkeypatch.setattr(corpus.parse, "parse_note", fragile)
+    app = build(Settings(notes_dir=tmp_path / "notes", index_dir=tmp_path / "index"), embeddings=letters, say=print)
+    assert {s.path for s in app.index.sections} == {"good.md"}
+    assert any(w.startswith("skipped bad.md") for w in app.warnings)
