@@ -36,4 +36,5 @@ eval: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/eval_sets.py
 	$(BIN)/python bench/baseline_langchain.py ../shared/eval/aws_dev.jsonl ../shared/notes

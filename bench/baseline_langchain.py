@@ -17,16 +17,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def main() -> int:
-    import chromadb
-    from langchain_chroma import Chroma
+def recipe_documents(notes: Path) -> list:
+    """The recipe's documents: every note split at its headings, each keyed `path#anchor` of its deepest heading."""
     from langchain_text_splitters import MarkdownHeaderTextSplitter
 
-    from assistant.evaluation import is_gold, load_cases
     from corpus.anchors import slugify
-    from index.embeddings import MiniLMEmbeddings
 
-    questions, notes = Path(sys.argv[1]), Path(sys.argv[2])
     headers = [("#" * n, f"h{n}") for n in range(1, 7)]
     splitter = MarkdownHeaderTextSplitter(headers, strip_headers=False)
     docs = []
@@ -35,11 +31,27 @@ def main() -> int:
             deepest = [doc.metadata[f"h{n}"] for n in range(1, 7) if f"h{n}" in doc.metadata]
             doc.metadata = {"key": f"{path.relative_to(notes).as_posix()}#{slugify(deepest[-1]) if deepest else ''}"}
             docs.append(doc)
+    return docs
+
+
+def index_recipe(docs: list, embeddings, folder: str):
+    """The recipe's vector store over `docs` in a Chroma at `folder`."""
+    import chromadb
+    from langchain_chroma import Chroma
+
+    client = chromadb.PersistentClient(folder, settings=chromadb.Settings(anonymized_telemetry=False))
+    config = {"hnsw": {"space": "cosine"}}
+    return Chroma.from_documents(docs, embeddings, client=client, collection_configuration=config)
+
+
+def main() -> int:
+    from assistant.evaluation import is_gold, load_cases
+    from index.embeddings import MiniLMEmbeddings
+
+    questions, notes = Path(sys.argv[1]), Path(sys.argv[2])
+    docs = recipe_documents(notes)
     with tempfile.TemporaryDirectory() as tmp:
-        client = chromadb.PersistentClient(tmp, settings=chromadb.Settings(anonymized_telemetry=False))
-        store = Chroma.from_documents(
-            docs, MiniLMEmbeddings(), client=client, collection_configuration={"hnsw": {"space": "cosine"}}
-        )
+        store = index_recipe(docs, MiniLMEmbeddings(), tmp)
         cases = [c for c in load_cases(questions) if c.answerable]
         ranks = []
         for case in cases:
