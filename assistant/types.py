@@ -34,6 +34,23 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Generation:
+    """How fast an LLM wrote an answer: seconds until its first token, and tokens (streamed pieces) after it.
+
+    `Generation(first_token=0.5, tokens=41, seconds=1.5)` -> 41 tokens in the 1.0 s after the first: 41.0 tokens/s.
+    """
+
+    first_token: float
+    tokens: int
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        writing = self.seconds - self.first_token
+        return self.tokens / writing if writing > 0 else 0.0
+
+
+@dataclass(frozen=True)
 class Answer:
     """A finished answer: its text with `[n]` markers, the sources they resolve to, and how it was found."""
 
@@ -48,6 +65,7 @@ class Answer:
     notices: tuple[str, ...] = ()
     dropped: tuple[str, ...] = field(default=())
     seconds: float = 0.0
+    generation: Generation | None = None  # set when an LLM wrote (or tried to write) the answer
 
     @property
     def rewritten(self) -> bool:

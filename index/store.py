@@ -49,6 +49,9 @@ Progress = Callable[[int, int], None]
 Say = Callable[[str], None]
 
 LOCK_FILE = "lock"
+# Files beside the index that are not derived from the notes (practice history: practice.sqlite3 and its
+# journal) stay when a damaged index is moved aside: rebuilding the index cannot bring them back.
+KEPT_PREFIX = "practice."
 CLEAN_FILE = "clean"
 # How long a run waits for another to release the index before giving up with a message. A full index of the
 # bundled notes takes 2.8 s and of 5,520 sections 302 s (README); a second run that waits that out finds nothing
@@ -563,7 +566,8 @@ def _section_batches(todo: list[tuple[Section, list, list]], size: int | None = 
 def move_aside(index_dir: Path) -> Path:
     """Move a damaged index out of the way (kept for inspection) and return where it went.
 
-    Everything but the lock file moves, so a run holding or waiting on the lock keeps the folder it will use.
+    Everything but the lock file moves, so a run holding or waiting on the lock keeps the folder it will use;
+    the practice history (`KEPT_PREFIX`) stays too.
     """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     n = 0
@@ -575,7 +579,7 @@ def move_aside(index_dir: Path) -> Path:
         except FileExistsError:
             n += 1
     for entry in sorted(index_dir.iterdir()):
-        if entry.name != LOCK_FILE:
+        if entry.name != LOCK_FILE and not entry.name.startswith(KEPT_PREFIX):
             shutil.move(str(entry), str(target / entry.name))
     _fsync_dir(index_dir)
     return target

@@ -104,6 +104,8 @@ def test_ask_json_prints_one_json_line(capsys, index_dir):
     data = json.loads(out)
     assert data["question"] == "what kind of database is Neptune"
     assert data["refused"] is False
+    assert data["answerer"] == "extractive"
+    assert data["notices"] == []
     assert "[1]" in data["text"]
     assert "graph" in data["text"]
     assert data["citations"][0]["n"] == 1

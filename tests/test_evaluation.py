@@ -4,6 +4,7 @@ questions file's errors. Pure: no model."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from assistant.evaluation import (
     run_cases,
     table,
 )
-from assistant.types import Answer, Citation
+from assistant.types import Answer, Citation, Generation
 from corpus.types import Block, Section
 from index.retrieve import Hit
 from tests.conftest import SHARED_EVAL
@@ -177,6 +178,30 @@ def hand_built_outcomes() -> list[Outcome]:
             40.0,
         ),
     ]
+
+
+def test_llm_figures_by_hand():
+    """An LLM run adds how the model fared: what it wrote, what was dropped, where the extractive one stood in,
+    and its median speed. [2, 8] tokens/s -> the nearest-rank median is 2."""
+    fast, slow = Generation(0.5, 16, 2.5), Generation(1.5, 4, 3.5)
+    llm = replace(answer("SQS queues. [1]", [SQS], (cite(1, SQS),)), answerer="local:m.gguf", generation=fast)
+    refused = replace(llm, refused=True, dropped=("x (no cited source says this)",), generation=slow)
+    fallback = replace(llm, answerer="extractive", generation=None, notices=(
+        "the LLM (local:m.gguf) could not answer (Timeout); showing the extractive answer instead",
+    ))
+    answers = [llm, refused, fallback]
+    outcomes = [Outcome(case(id_, gold=["sqs"]), a, 10.0) for id_, a in zip("abc", answers, strict=True)]
+    result = figures(outcomes)
+    assert {k: result[k] for k in list(result)[-7:]} == {
+        "llm_answers": 1,
+        "llm_refusals": 1,
+        "extractive_fallbacks": 1,
+        "dropped_sentences": 1,
+        "tokens_per_second_p50": 2.0,  # 16 / 2.0 s = 8.0 and 4 / 2.0 s = 2.0
+        "first_token_s_p50": 0.5,
+        "first_token_s_p95": 1.5,
+    }
+    assert "llm_answers" not in figures(hand_built_outcomes()), "an extractive run has no LLM figures"
 
 
 def test_figures_by_hand():

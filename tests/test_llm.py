@@ -7,8 +7,8 @@ seam the app uses. Nothing leaves 127.0.0.1.
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import os
 import re
 import socket
 import threading
@@ -27,7 +27,17 @@ from pydantic import Field
 from assistant import prompts
 from assistant.app import build, read_sections
 from assistant.chain import NotesAssistant
-from assistant.llm import ANSWER_TOKENS, LLMAnswerer, LLMConfigError, fit_sources, get_chat_model, messages
+from assistant.llm import (
+    ANSWER_TOKENS,
+    LLMAnswerer,
+    LLMConfigError,
+    answerer_name,
+    fit_sources,
+    free_cores,
+    get_chat_model,
+    messages,
+    threads_for,
+)
 from assistant.settings import Settings
 from assistant.types import Answer
 from corpus.chunking import estimate_tokens
@@ -397,7 +407,7 @@ def test_get_chat_model_openai(no_network):
     assert chat.openai_api_key.get_secret_value() == "not-needed"
 
 
-@pytest.mark.parametrize("name", ["nonsense", "foo:bar", "openai:", ":model", "llamacpp:"])
+@pytest.mark.parametrize("name", ["nonsense", "foo:bar", "openai:", ":model", "local:", "llamacpp:/m.gguf"])
 def test_get_chat_model_rejects_unknown_names(name):
     with pytest.raises(LLMConfigError, match=re.escape(repr(name))):
         get_chat_model(Settings(llm=name))
@@ -407,10 +417,31 @@ def test_llm_config_error_is_a_value_error():
     assert issubclass(LLMConfigError, ValueError)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("langchain_community") is not None, reason="langchain-community is here")
-def test_get_chat_model_llamacpp_without_its_packages_says_what_to_install():
-    with pytest.raises(LLMConfigError, match="pip install langchain-community llama-cpp-python"):
-        get_chat_model(Settings(llm="llamacpp:/models/none.gguf"))
+def test_get_chat_model_local_without_a_model_file_says_so(no_network, tmp_path):
+    missing = tmp_path / "none.gguf"
+    with pytest.raises(LLMConfigError, match=f"local:{re.escape(str(missing))}: no such model file"):
+        get_chat_model(Settings(llm=f"local:{missing}"))
+
+
+@pytest.mark.parametrize(
+    ("llm", "name"),
+    [
+        ("local:/models/SmolLM2-135M-Instruct.Q4_1.gguf", "local:SmolLM2-135M-Instruct.Q4_1.gguf"),
+        ("openai:gpt-4o-mini", "openai:gpt-4o-mini"),
+        ("ollama:qwen2.5:3b", "ollama:qwen2.5:3b"),
+    ],
+)
+def test_answerer_name_is_the_provider_and_model(llm, name):
+    assert answerer_name(Settings(llm=llm)) == name
+
+
+@pytest.mark.parametrize(("cores", "load", "threads"), [(2, 1.1, 1), (2, 0.2, 2), (2, 2.9, 1), (8, 3.0, 5), (1, 0, 1)])
+def test_threads_are_the_free_cores(cores, load, threads):
+    assert threads_for(cores, load) == threads
+
+
+def test_free_cores_is_at_least_one_and_at_most_the_cores():
+    assert 1 <= free_cores() <= (os.cpu_count() or 1)
 
 
 # A real OpenAI-compatible server on loopback.
@@ -613,3 +644,54 @@ def test_real_model_drops_a_sentence_contradicting_the_note(aws_app):
     assistant = NotesAssistant(aws_app.assistant.search, 5, answerer(model, embeddings=aws_app.embeddings))
     answer = stream(assistant, "What is AWS Lambda?", seconds=120).answer
     assert "free of charge" not in answer.text
+
+
+# Who decides to decline, with an LLM.
+
+
+def test_extractive_answerer_when_the_caller_picks_it(notes, tmp_path, letters):
+    model = fake(f"{SQS_SENTENCE} [1]")
+    app = build(
+        Settings(notes_dir=notes, index_dir=tmp_path / "index"), embeddings=letters, llm=answerer(model),
+        say=lambda _: None,
+    )
+    answer = app.assistant.stream(QUESTION, use_llm=False).answer
+    assert model.calls == []
+    assert answer.answerer == "extractive"
+    assert answer.generation is None
+    assert answer.text == "**SQS** — Managed message queue service for decoupling components. [1]"
+
+
+def test_llm_answer_carries_its_speed(ask):
+    answer = ask(answerer(fake(f"{SQS_SENTENCE} [1]"))).answer
+    assert answer.generation is not None
+    assert answer.generation.tokens == len(re.findall(r"\S+|\s+", f"{SQS_SENTENCE} [1]"))  # the fake's chunks
+    assert 0 <= answer.generation.first_token <= answer.generation.seconds
+
+
+@pytest.mark.model
+def test_word_rules_do_not_stop_the_model_it_judges_the_sources_itself(aws_app):
+    """"What is AWS Glue?" is declined by the extractive answerer's rules (the notes never name Glue); with an
+    LLM, retrieval finds something close enough, so the model reads the sources and gives its own verdict."""
+    from assistant.refusal import judge, weak_match
+
+    question = "What is AWS Glue?"
+    hits = aws_app.assistant.search.search(question, 8).hits
+    assert judge(question, hits, aws_app.assistant.vocabulary).refused
+    assert weak_match(hits) is None
+    model = FakeChat(messages=iter([]), reply=lambda prompt: prompts.NOT_IN_NOTES)
+    assistant = NotesAssistant(aws_app.assistant.search, 5, answerer(model, embeddings=aws_app.embeddings))
+    answer = stream(assistant, question, seconds=120).answer
+    assert len(model.calls) == 1
+    assert answer.refused
+    assert answer.answerer == "fake:test"
+    assert "the LLM found no answer in the closest notes" in answer.text
+
+
+def test_nothing_close_is_declined_before_the_model_is_asked(ask):
+    model = fake(f"{SQS_SENTENCE} [1]")
+    answer = ask(answerer(model), "zzz qqq xxv zzv qqz xxq?").answer
+    assert model.calls == []
+    assert answer.refused
+    assert "only a weak match" in answer.text
+    assert answer.answerer == "fake:test"

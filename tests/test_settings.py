@@ -24,6 +24,11 @@ def test_numbers_are_read_from_the_environment():
     assert (settings.top_k, settings.llm_context_tokens, settings.llm_timeout) == (12, 8192, 2.5)
 
 
+def test_local_model_threads_default_to_the_free_cores_and_can_be_set():
+    assert Settings.from_env({}).llm_threads == 0  # 0: one per free core, decided when the model loads
+    assert Settings.from_env({"NOTES_LLM_THREADS": "1"}).llm_threads == 1
+
+
 @pytest.mark.parametrize("name", ["NOTES_TOP_K", "NOTES_LLM_CONTEXT", "NOTES_LLM_TIMEOUT"])
 def test_an_empty_variable_means_the_default(name):
     """`NOTES_TOP_K=` in a compose file or a shell means "not set", as it does for NOTES_DIR."""
@@ -52,6 +57,8 @@ def test_flags_override_the_environment():
         ("NOTES_LLM_TIMEOUT", "-1", "a number of seconds above 0, at most 3600"),
         ("NOTES_LLM_TIMEOUT", "nan", "a number of seconds above 0, at most 3600"),
         ("NOTES_LLM_TIMEOUT", "inf", "a number of seconds above 0, at most 3600"),
+        ("NOTES_LLM_THREADS", "all", "a whole number from 0 to 512"),
+        ("NOTES_LLM_THREADS", "-1", "a whole number from 0 to 512"),
     ],
 )
 def test_a_bad_number_names_the_variable_and_what_it_accepts(name, value, accepts):

