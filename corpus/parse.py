@@ -301,7 +301,9 @@ def parse_note(note: Note) -> list[Section]:
         end = drafts[n + 1].line_start - 1 if n + 1 < len(drafts) else len(lines)
         if n == 0 and not draft.blocks:
             continue  # nothing before the first heading
-        while end > draft.line_start and not lines[end - 1].strip():
+        # Blank lines at the end are not the section's, unless a block holds them (an unclosed fence runs on).
+        last_block = max((b.line_end for b in draft.blocks), default=draft.line_start)
+        while end > max(draft.line_start, last_block) and not lines[end - 1].strip():
             end -= 1
         sections.append(_freeze(draft, note.path, end, _markdown(lines, draft.line_start, end)))
     return sections
@@ -337,6 +339,7 @@ def blank_front_matter(text: str) -> str:
 # A caption is a few words beside an image; a paragraph of prose that happens to hold an image is content.
 CAPTION_WORDS = 12
 _SEPARATORS = " \t\n-*|:,.;·•()[]–—/"
+_BARE_URL = re.compile(r"<?[a-z][a-z0-9+.-]{1,20}://[^\s<>]{1,2000}>?", re.IGNORECASE)
 
 
 def _shape(token: Token) -> str:
@@ -349,7 +352,9 @@ def _shape(token: Token) -> str:
     links = sum(1 for c in children if c.type == "link_open")
     images = sum(1 for c in children if c.type == "image")
     if not links and not images:
-        return ""
+        # A bare URL on its own line is a link too, written without markdown.
+        text = "".join(c.content for c in children if c.type in ("text", "code_inline")).strip()
+        return "links" if _BARE_URL.fullmatch(text) else ""
     depth, outside = 0, []
     for child in children:
         if child.type == "link_open":

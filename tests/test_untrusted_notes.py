@@ -267,3 +267,14 @@ def test_a_note_that_cannot_be_parsed_does_not_stop_the_index(tmp_path, letters,
     app = build(Settings(notes_dir=tmp_path / "notes", index_dir=tmp_path / "index"), embeddings=letters, say=print)
     assert {s.path for s in app.index.sections} == {"good.md"}
     assert any(w.startswith("skipped bad.md") for w in app.warnings)
+
+
+def test_a_fence_left_open_keeps_its_blank_last_lines_inside_its_section():
+    """Found by the property test above: an unclosed fence runs to the end, blank lines included."""
+    [section] = parse_note(Note("f.md", "```\n# \n\t\n"))
+    assert section.blocks[-1].line_end <= section.line_end
+
+
+def test_a_bare_url_on_its_own_line_is_a_link_not_an_answer():
+    [section] = parse_note(Note("u.md", "# Video\nhttps://www.youtube.com/watch?v=x\n\nA sentence about it.\n"))
+    assert [b.kind for b in section.blocks] == ["links", "paragraph"]
