@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from corpus.chunking import is_label, section_units
 from corpus.types import Section, Unit
+from index.keyword import tokenize
 from practice.types import KeyPoint, Question
 
 MAX_POINTS = 5
@@ -228,8 +229,13 @@ def in_topic(section: Section, topic: str) -> bool:
     path = section.path.lower()
     if wanted in (path, path.rsplit("/", 1)[-1], path.rsplit(".", 1)[0]):
         return True
+    # Word forms count too: "containers" names a "Container Services" heading (each word of the topic, stemmed,
+    # is a word of the heading).
+    asked = set(tokenize(wanted))
     for heading in section.heading_path:
         names = [n.lower() for n in names_of(heading.strip().rstrip(":-").strip())]
         if any(wanted == n or re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", n) for n in names):
+            return True
+        if asked and asked <= set(tokenize(heading)):
             return True
     return False

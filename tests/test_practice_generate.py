@@ -135,7 +135,10 @@ def test_ids_are_content_derived():
 
 @pytest.mark.parametrize(
     ("topic", "expected"),
-    [("", True), ("aws.md", True), ("aws", True), ("databases", True), ("Neptune", True), ("compute", False)],
+    [
+        ("", True), ("aws.md", True), ("aws", True), ("databases", True), ("Neptune", True), ("compute", False),
+        ("database", True),  # another form of a heading's word
+    ],
 )
 def test_topic_by_file_or_heading(topic, expected):
     (neptune,) = [s for s in _sections(BUNDLED_NOTES) if s.key == "aws.md#neptune"]
