@@ -115,7 +115,7 @@ class NotesAssistant:
         typed = clean_question(inputs["question"])
         history = clean_history(inputs.get("history") or ())
         # Typos and spacing first ("elastcache", "elastic cache"), so every later step reads the notes' words.
-        question = self.speller.correct(typed).text
+        question = self.speller.correct(typed)
         # Only a question that leans on the previous turn needs its topic (which may cost a search).
         kind = refers_back(question) if history else "none"
         topic = self._topic(history) if kind != "none" else None

@@ -153,6 +153,10 @@ def _names(section: Section) -> set[str]:
     return {t for t in tokenize(section.title) if zipf(t) < NAME_ZIPF}
 
 
+# A message this short with no word the notes use is small talk or noise, not a question about the notes.
+CHAT_WORDS = 4
+
+
 def weak_match(hits: Sequence[Hit]) -> Verdict | None:
     """The retrieval signal alone: a refusal when nothing matches or nothing is close (below FLOOR), else None.
 
@@ -188,6 +192,3 @@ def judge(question: str, hits: Sequence[Hit], vocabulary: set[str]) -> Verdict:
         return Verdict(True, f"the closest sections never mention {lacking}", tuple(missing[:3]))
     return Verdict(False, "")
 
-
-# A message this short with no word the notes use is small talk or noise, not a question about the notes.
-CHAT_WORDS = 4

@@ -1,15 +1,14 @@
 """Typed words -> the words the notes use: typos ("elastcache", "lamda") and spacing ("elastic cache").
 
 A word is only changed when the notes never use it and it is not a common English word: "good" or "five" in
-"What is Glacier good for?" stay as typed (the notes need not say them), "lamda" becomes "lambda". What the
-user typed is kept beside the change, so the answer can show what was searched.
+"What is Glacier good for?" stay as typed (the notes need not say them), "lamda" becomes "lambda". The chain keeps
+what the user typed beside the corrected question, so the answer can show what was searched.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 
 from index.keyword import STOPWORDS, stem
@@ -32,14 +31,6 @@ def zipf(word: str) -> float:
     return zipf_frequency(word, "en")
 
 
-@dataclass(frozen=True)
-class Spelled:
-    """A question with its words matched to the notes' words; `changes` pairs what was typed with what is used."""
-
-    text: str
-    changes: tuple[tuple[str, str], ...] = ()
-
-
 class Speller:
     """Matches the words of a question to the terms of one index (term -> number of sections that use it)."""
 
@@ -52,14 +43,14 @@ class Speller:
         w = word.lower()
         return w in self.postings or stem(w) in self.postings
 
-    def correct(self, question: str) -> Spelled:
+    def correct(self, question: str) -> str:
         """The question with unknown rare words replaced by the notes' nearest term.
 
         With notes about ElastiCache: `"what is elastic cache"` -> `"what is elasticache"`;
         `"wat is elastcache"` -> `"wat is elasticache"` ("wat" is too short to guess at).
         """
         words = list(_WORD.finditer(question))
-        out, changes, pos, i = [], [], 0, 0
+        out, pos, i = [], 0, 0
         while i < len(words):
             match = words[i]
             replacement, used = self._fix(match.group(), words[i + 1].group() if i + 1 < len(words) else None)
@@ -70,24 +61,23 @@ class Speller:
                 continue
             end = words[i + used - 1].end()
             out.append(question[pos : match.start()] + replacement)
-            changes.append((question[match.start() : end], replacement))
             pos, i = end, i + used
-        if not changes:
-            return Spelled(question)
         out.append(question[pos:])
-        return Spelled("".join(out), tuple(changes))
+        return "".join(out)
 
     def _fix(self, word: str, following: str | None) -> tuple[str | None, int]:
         """The notes' term for `word` (with the following word when the two are one term), and words used."""
         w = word.lower()
-        if following is not None and min(len(w), len(following)) >= 3 and not {w, following.lower()} & STOPWORDS:
+        if following is not None and not {w, following.lower()} & STOPWORDS:
             joined = w + following.lower()
             # Two typed words that name one thing the notes write as one word in a heading ("dynamo db", and with
             # a typo "elastic cache" for "ElastiCache") are that name. Only heading words: "short link" is fine
             # English even where a table column is called "shortlink", and joining it cost the match.
             if len(joined) >= 6 and stem(joined) in self.titles:
                 return stem(joined), 2
-            if len(joined) >= TWO_EDITS_FROM and zipf(joined) < COMMON_ZIPF:
+            # Near a heading word only when both words are real words ("I install" is not "install" misspelt).
+            short = min(len(w), len(following)) < 3
+            if not short and len(joined) >= TWO_EDITS_FROM and zipf(joined) < COMMON_ZIPF:
                 near = self._nearest(joined, limit=1)
                 if near and near in self.titles:
                     return near, 2
