@@ -47,6 +47,14 @@ class LetterEmbeddings(Embeddings):
         return self._vector(text)
 
 
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_environment(monkeypatch):
+    """Flags and each test alone decide: a developer's NOTES_* variables (an LLM, another notes folder) must not
+    leak into any test."""
+    for name in ("NOTES_DIR", "NOTES_INDEX_DIR", "NOTES_LLM", "NOTES_TOP_K", "NOTES_MODEL_DIR", "NOTES_LLM_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def letters() -> LetterEmbeddings:
     return LetterEmbeddings()

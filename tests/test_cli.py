@@ -19,13 +19,6 @@ from tests.conftest import BUNDLED_NOTES
 SECTION_LINE = re.compile(r"^(\d+)\. (\S+\.md#\S+)  lines \d+-\d+  score \d+\.\d{3}  \(.+\)$")
 
 
-@pytest.fixture(autouse=True)
-def _no_settings_from_the_environment(monkeypatch):
-    """Flags alone decide: a developer's NOTES_* variables (an LLM, another notes folder) must not leak in."""
-    for name in ("NOTES_DIR", "NOTES_INDEX_DIR", "NOTES_LLM", "NOTES_TOP_K", "NOTES_MODEL_DIR", "NOTES_LLM_CONTEXT"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory):
     """One index of the bundled notes shared by the commands that only read it."""

@@ -14,12 +14,6 @@ from practice.store import PracticeStore
 pytestmark = pytest.mark.model
 
 
-@pytest.fixture(autouse=True)
-def _no_settings_from_the_environment(monkeypatch):
-    for name in ("NOTES_DIR", "NOTES_INDEX_DIR", "NOTES_LLM", "NOTES_TOP_K", "NOTES_MODEL_DIR", "NOTES_LLM_CONTEXT"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("practice-cli-index"))
