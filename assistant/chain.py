@@ -19,7 +19,7 @@ from assistant.refusal import Verdict, judge, weak_match
 from assistant.types import Answer, Citation, Generation, Turn
 from corpus.types import Section
 from index.fusion import reciprocal_rank_fusion
-from index.keyword import tokenize
+from index.keyword import FACETS, facets, tokenize
 from index.retrieve import Hit, HybridSearch, Retrieval
 from index.spelling import Speller
 
@@ -94,6 +94,13 @@ class NotesAssistant:
             | RunnableLambda(self._answer).with_config(run_name="answer")
         )
 
+    def familiar(self, term: str) -> bool:
+        """Whether the notes use a term in some spelling, or another name of the same facet ("downsides" when
+        they file them under "Cons")."""
+        if self.speller.familiar(term):
+            return True
+        return any(any(self.speller.known(w) for w in FACETS[name]) for name in facets(term))
+
     @property
     def answerer(self) -> str:
         return self.llm.name if self.llm else EXTRACTIVE
@@ -160,7 +167,7 @@ class NotesAssistant:
     def _answer(self, found: Found) -> AnswerStream:
         # Retrieval ranks ten or more sections (the eval's MRR looks that deep); the answer reads the top k.
         hits = found.retrieval.hits[: self.top_k]
-        verdict = judge(found.condensed.standalone, hits, self.vocabulary)
+        verdict = judge(found.condensed.standalone, hits, self.vocabulary, self.familiar)
         if verdict.chat:
             return self._chat(found)
         llm = self.llm if found.use_llm else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from index.keyword import facets
+
 _PRONOUN = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those)\b", re.IGNORECASE)
 # "And the Kubernetes one?", "What about SNS?", "How about in Europe?": the user swaps the subject and keeps
 # the question.
@@ -50,7 +52,8 @@ def refers_back(question: str) -> str:
     `"Tell me more"` -> `"bare"`
     """
     words = re.findall(r"[a-z]+", question.lower())
-    if words and all(word in _BARE_WORDS for word in words):
+    # "Any downsides?" names a facet (Pros / Cons) and no subject: the subject is the last topic's.
+    if words and all(word in _BARE_WORDS or facets(word) for word in words):
         return "bare"
     if _ELLIPSIS.search(question):
         return "ellipsis"

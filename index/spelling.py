@@ -21,6 +21,8 @@ COMMON_ZIPF = 3.0
 # Edits allowed for a word of this many letters: one for 4-7, two from 8 (elastcache -> elasticache is one).
 MIN_LETTERS = 4
 TWO_EDITS_FROM = 8
+# Each half of a word read as two run-together terms has at least this many letters: "auto|scaling", not "a|zs".
+SPLIT_LETTERS = 3
 
 
 @lru_cache(maxsize=4096)
@@ -42,6 +44,37 @@ class Speller:
     def known(self, word: str) -> bool:
         w = word.lower()
         return w in self.postings or stem(w) in self.postings
+
+    def familiar(self, word: str) -> bool:
+        """Whether the notes use `word` in some spelling: as typed, or a variant of a term they use.
+
+        The variants are the ones people type for a term they have read: one letter off in a long word
+        ("analyse" / "analyze"), a prefix of it ("multi-region" / "multiple"), two of its terms run together
+        ("autoscaling" / "auto scaling"), an acronym's plural ("AZs" / "AZ"). Used to ask whether the notes could
+        answer at all, never to rank.
+        """
+        w = word.lower()
+        if self.known(w) or (w.endswith("s") and w[:-1] in self.postings):
+            return True
+        if not w.isalpha() or len(w) < MIN_LETTERS + 1:
+            return False
+        return (
+            self._split(w) is not None
+            or any(t.startswith(w) for t in self._terms)
+            or (len(w) >= 6 and self._nearest(w, limit=1) is not None)
+        )
+
+    def _split(self, w: str) -> str | None:
+        """Two heading words of the notes run together: `"autoscaling"` -> `"auto scaling"`, else None.
+
+        Heading words only, as for joining: "websocket" is a thing of its own, not "web" and "socket" where the
+        notes happen to say both.
+        """
+        for cut in range(SPLIT_LETTERS, len(w) - SPLIT_LETTERS + 1):
+            head, tail = w[:cut], w[cut:]
+            if head in self.titles and stem(tail) in self.titles:
+                return f"{head} {tail}"
+        return None
 
     def correct(self, question: str) -> str:
         """The question with unknown rare words replaced by the notes' nearest term.
@@ -83,7 +116,8 @@ class Speller:
                     return near, 2
         if len(w) < MIN_LETTERS or w in STOPWORDS or self.known(w) or zipf(w) >= COMMON_ZIPF:
             return None, 1
-        return self._nearest(w), 1
+        # A misspelling first; failing that, two of the notes' terms typed as one ("autoscaling").
+        return self._nearest(w) or self._split(w), 1
 
     def _nearest(self, w: str, limit: int | None = None) -> str | None:
         """The notes' term within one or two edits of `w`, the most used one when several are as near."""

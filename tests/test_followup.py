@@ -181,3 +181,11 @@ def test_a_bare_follow_up_is_about_the_last_topic(question):
     assert refers_back(question) == "bare"
     assert condense(question, topic).standalone == f"{question} — about SQS (Simple Queue Service)"
     assert condense(question, None).standalone == question
+
+
+@pytest.mark.parametrize("question", ["Any downsides?", "benefits?", "drawbacks"])
+def test_a_facet_alone_asks_about_the_last_topic(question):
+    # The system-design notes file them under "Disadvantage(s): reverse proxy"; the question names no subject.
+    condensed = condense(question, Topic("What is a reverse proxy?", "Reverse proxy (web server)"))
+    assert condensed.kind == "bare"
+    assert "Reverse proxy (web server)" in condensed.standalone

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.refusal import FLOOR, STRONG, SUPPORT, judge, name_like, specificity, support, unknown_names
+from assistant.refusal import (
+    FLOOR,
+    STRONG,
+    SUPPORT,
+    judge,
+    name_like,
+    specificity,
+    support,
+    unheard,
+    unknown_names,
+)
 from corpus.types import Block, Section
 from index.keyword import tokenize
 from index.retrieve import Hit
@@ -198,3 +208,21 @@ def test_a_comparison_is_supported_by_the_sections_it_names_read_together():
     assert missing == ["Compare"]
     alone, _ = support("Compare SQS and Lambda", [SQS])
     assert alone < share
+
+
+def test_unheard_weighs_the_words_the_notes_never_use():
+    assert unheard("What is SQS?", VOCABULARY.__contains__) == 0.0
+    assert unheard("", VOCABULARY.__contains__) == 0.0
+    absent = unheard("How does SQS batching work?", VOCABULARY.__contains__)
+    assert 0.0 < absent < 1.0
+    assert unheard("How does SQS batching work?", (VOCABULARY | {"batching", "work"}).__contains__) == 0.0
+
+
+def test_a_word_the_notes_never_use_counts_against_a_middling_match():
+    """ "SQS batching": the SQS section holds every word but "batching". When the notes never say it anywhere the
+    question is declined; when another section does, the middling match is still an answer."""
+    on_sqs = [Hit(SQS, score=2.0, dense=0.5, keyword=0.0)]  # without the rule, answered: 0.5 + 0.47 > SUPPORT
+    question = "How does SQS batching work?"
+    assert judge(question, on_sqs, VOCABULARY, VOCABULARY.__contains__).refused
+    elsewhere = VOCABULARY | {"batching"}
+    assert not judge(question, on_sqs, elsewhere, elsewhere.__contains__).refused

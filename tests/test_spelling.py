@@ -36,3 +36,27 @@ def test_typos_and_spacing_become_the_notes_terms(typed, searched):
 )
 def test_ordinary_words_stay_as_typed(typed):
     assert SPELLER.correct(typed) == typed
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "lambda",  # as the notes write it
+        "lambdas",  # a plural
+        "elasti",  # a prefix of a term ("multi-region" for "multiple regions")
+        "elastcache",  # one letter off a long term
+        "lambdaglacier",  # two heading words run together
+    ],
+)
+def test_familiar_words_are_the_notes_terms_in_another_spelling(typed):
+    assert SPELLER.familiar(typed)
+
+
+# "elasticshortlink": "shortlink" is no heading word, so the two are not one term typed together.
+@pytest.mark.parametrize("typed", ["kinesis", "spot", "fifo", "elasticsearch", "gla", "elasticshortlink"])
+def test_words_the_notes_never_use_are_not_familiar(typed):
+    assert not SPELLER.familiar(typed)
+
+
+def test_two_terms_typed_as_one_are_searched_as_two():
+    assert SPELLER.correct("what is lambdaglacier") == "what is lambda glacier"
