@@ -114,8 +114,9 @@ def score_units(
     for unit, sim in zip(known, sims, strict=True):
         if not quotable(unit.text):
             continue
-        # Terms count in the unit or its section's title, so units of different sections compare fairly.
-        score = float(sim) + TERM_BONUS * overlap(terms, f"{section.title} {unit.text}")
+        # Terms count in the unit or the title it sits under, so units of different sections compare fairly. Under
+        # a commented-out heading that heading is the title: EFS text in the S3 section is no answer about S3.
+        score = float(sim) + TERM_BONUS * overlap(terms, f"{unit.heading or section.title} {unit.text}")
         if definition and (unit.ordinal == first or _DEFINES.match(unit.text)):
             score += DEFINITION_BONUS
         if why and _REASON.search(unit.text):

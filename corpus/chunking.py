@@ -33,6 +33,13 @@ def is_label(line: str) -> bool:
     return len(line.split()) <= _LABEL_WORDS and not line.rstrip().endswith((".", "!"))
 
 
+def _labelled(text: str) -> bool:
+    """Text whose first line opens with a short label, a colon and what it says: `"Node controller: Responsible
+    for ..."` -> True; a label alone on its line (`"cloud-controller-manager:-"`) heads a paragraph -> False."""
+    head, colon, rest = text.split("\n", 1)[0].partition(":")
+    return bool(colon) and len(rest.strip(" -")) > 1 and bool(head.strip()) and is_label(head)
+
+
 def _join(label: str, line: str) -> str:
     label = label.rstrip(" :-")
     return f"{label}: {line}"
@@ -104,6 +111,7 @@ def section_units(section: Section) -> list[Unit]:
     label = ""  # the short line a list hangs under, carried to its items
     passage, prev_kind, lead_in = -1, "", False
     under = ""  # the commented-out heading the text sits under, until the comment ends
+    labelled = False  # inside a run of "Name: what it does" paragraphs after a lead-in: a list written as prose
     for block in section.blocks:
         if block.navigation:
             continue  # a link list or a caption is no answer to anything
@@ -112,10 +120,14 @@ def section_units(section: Section) -> list[Unit]:
             continue
         if not block.hidden:
             under = ""
-        listed = block.kind in ("item", "row")
+        pieces = _block_pieces(block)
+        # "Some types of these controllers are:" then one paragraph per "Node controller: ..." is a list whose
+        # author left out the bullets: its items travel with their lead-in like any list's.
+        labelled = block.kind == "paragraph" and (lead_in or labelled) and bool(pieces) and _labelled(block.text)
+        kind = "item" if labelled else block.kind
+        listed = kind in ("item", "row")
         if not ((listed and (prev_kind in ("item", "row") or lead_in)) or (block.kind == "code" and lead_in)):
             passage += 1
-        pieces = _block_pieces(block)
         if pending is not None and pieces:
             text, _, end = pieces[0]
             pieces[0] = (_join(pending.text, text), pending.line_start, end)
@@ -127,11 +139,13 @@ def section_units(section: Section) -> list[Unit]:
                 section.key, last.ordinal, f"{last.text} {code}", last.line_start, end, last.hidden, last.context,
                 last.passage, last.kind, last.heading,
             )
-        context = label if block.kind == "item" else ""
+        context = label if kind == "item" else ""
         for text, start, end in pieces:
-            unit = Unit(section.key, len(units), text, start, end, block.hidden, context, passage, block.kind, under)
+            unit = Unit(section.key, len(units), text, start, end, block.hidden, context, passage, kind, under)
             units.append(unit)
-        prev_kind = block.kind
+        prev_kind = kind
+        if labelled:
+            continue  # the lead-in's label still heads what follows
         if block.kind != "item":
             last = pieces[-1][0] if pieces else ""
             label = last.rstrip(" :-") if last and (is_label(last) or last.endswith(":")) else ""

@@ -208,3 +208,27 @@ def test_table_rows_carry_their_header():
     note = "# HTTP\n| method | idempotent |\n|---|---|\n| GET | yes |\n| POST | no |\n"
     texts = [u.text for u in section_units(parse_note(Note("h.md", note))[0])]
     assert texts == ["method: GET; idempotent: yes", "method: POST; idempotent: no"]
+
+
+def test_labelled_paragraphs_after_a_lead_in_are_one_list_with_it():
+    """Notes that write a list as one "Name: what it does" paragraph each (no bullets) keep it with its lead-in;
+    the run ends where a label stands alone on its line."""
+    text = (
+        "Some types of these controllers are:\n\n"
+        "Node controller: Responsible for noticing when nodes go down.\n\n"
+        "Job controller: Watches for Job objects.\n\n"
+        "cloud-controller-manager:-\nA control plane component.\n"
+    )
+    units = section_units(parse_note(Note("k.md", "# K\n\n" + text))[0])
+    by_text = {u.text.split(":")[0]: u for u in units}
+    lead, node = by_text["Some types of these controllers are"], by_text["Node controller"]
+    job = by_text["Job controller"]
+    assert lead.passage == node.passage == job.passage
+    assert (node.kind, job.kind) == ("item", "item")
+    assert by_text["cloud-controller-manager"].passage != lead.passage
+
+
+def test_a_labelled_paragraph_without_a_lead_in_stays_a_paragraph():
+    units = section_units(parse_note(Note("l.md", "# L\n\nLambda runs code.\n\nNote: it has a timeout.\n"))[0])
+    assert [u.kind for u in units] == ["paragraph", "paragraph"]
+    assert units[0].passage != units[1].passage

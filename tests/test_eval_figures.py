@@ -60,3 +60,14 @@ def test_heldout_figures(minilm, tmp_path):
 @pytest.mark.skipif(not SHARED_EVAL.exists(), reason="../shared/eval is not beside this checkout")
 def test_dev_set_reaches_the_issue_targets(minilm, tmp_path):
     check(measure(minilm, SHARED_EVAL.parent.parent / "notes", SHARED_EVAL, tmp_path), DEV_FLOORS)
+
+
+# Declining near misses ("the max SQS message size" in notes about SQS that never give it) was calibrated on the
+# AWS notes; the system-design notes are where it is checked. Measured: refusal 0.88, false refusals 0.04.
+CHECK_FLOORS = {"refusal_accuracy": 0.8, "recall@3": 0.85, "keyword_recall": 0.7}
+
+
+@pytest.mark.skipif(not SHARED_EVAL.exists(), reason="../shared/eval is not beside this checkout")
+def test_near_misses_are_declined_on_notes_they_were_not_calibrated_on(minilm, tmp_path):
+    questions = ROOT / "bench" / "calib" / "sdp.jsonl"
+    check(measure(minilm, SHARED_EVAL.parent.parent / "notes-sdp", questions, tmp_path), CHECK_FLOORS)
