@@ -10,7 +10,7 @@ from functools import lru_cache
 from corpus.types import Section
 from index.keyword import STOPWORDS, root, tokenize
 from index.retrieve import Hit
-from index.spelling import zipf
+from index.spelling import meant_zipf, zipf
 
 # Calibrated on the dev set with the packaged MiniLM (see README, "Saying no"): answerable questions there
 # reach a best dense similarity of 0.45 or more, questions about things absent from the notes 0.30-0.55.
@@ -56,6 +56,16 @@ def specificity(term: str) -> float:
     return max(0.5, 7.0 - zipf(term))
 
 
+def _weight(term: str, typed: str, have: bool) -> float:
+    """A question word's weight: its specificity, or, for a word the notes lack typed in lower case, the
+    specificity of the word it was most likely meant as. "whats teh diffrence between sqs and sns" lacks "teh"
+    and "diffrence" only as typos of "the" and "difference", which say nothing the notes must hold; an
+    acronym typed in capitals ("CDN") is a name, weighed as written."""
+    if have or typed != typed.lower():
+        return specificity(term)
+    return max(0.5, 7.0 - max(zipf(term), meant_zipf(term)))
+
+
 def support(question: str, sections: Sequence[Section]) -> tuple[float, list[str]]:
     """The share of the question's content words (weighed by specificity) found in the best of `sections`, and
     the words as typed that it lacks, most specific first.
@@ -70,7 +80,6 @@ def support(question: str, sections: Sequence[Section]) -> tuple[float, list[str
     words = _content_words(question)
     if not words:
         return 1.0, []
-    total = sum(specificity(t) for t in words)
     best, missing = 0.0, list(words)
     have = [set(tokenize(" ".join(s.heading_path) + " " + s.text)) for s in sections]
     # The sections the question names by their subject, read together.
@@ -79,7 +88,8 @@ def support(question: str, sections: Sequence[Section]) -> tuple[float, list[str
     for terms in [*have[:3], set().union(*named)] if len(named) > 1 else have[:3]:
         roots = {root(w) for w in terms}
         found = [t for t in words if t in terms or root(t) in roots]
-        share = sum(specificity(t) for t in found) / total
+        weights = {t: _weight(t, typed, t in found) for t, typed in words.items()}
+        share = sum(weights[t] for t in found) / sum(weights.values())
         if share > best or not found and best == 0.0:
             best, missing = share, [t for t in words if t not in found]
     missing.sort(key=lambda t: -specificity(t))
@@ -95,10 +105,11 @@ def unheard(question: str, familiar: Callable[[str], bool]) -> float:
     ("spot"), `"What is EC2?"` -> 0.0.
     """
     words = _content_words(question)
-    total = sum(specificity(t) for t in words)
+    weights = {t: _weight(t, typed, familiar(t)) for t, typed in words.items()}
+    total = sum(weights.values())
     if not total:
         return 0.0
-    return sum(specificity(t) for t in words if not familiar(t)) / total
+    return sum(w for t, w in weights.items() if not familiar(t)) / total
 
 
 def _content_words(question: str) -> dict[str, str]:

@@ -21,6 +21,14 @@ COMMON_ZIPF = 3.0
 # Edits allowed for a word of this many letters: one for 4-7, two from 8 (elastcache -> elasticache is one).
 MIN_LETTERS = 4
 TWO_EDITS_FROM = 8
+# A word English rarely writes, one slip (a letter added, dropped, changed or two swapped) from a word written at
+# least this much more often (Zipf is log10: 3 is a thousand times), was meant as that word: "teh" (3.0) is "the"
+# (7.7), "hw" (3.2) is "how" (6.5), "diffrence" (1.6) is "difference" (5.1). "rust" (3.9) beside "just" (6.5) is
+# not: both are words people mean, and a name is never pulled toward a common word.
+MEANT_GAP = 3.0
+# English words a slip may have been meant as: wordfreq's most common 40,000 reach down to Zipf 2.7, below what
+# MEANT_GAP lets any word be taken for.
+ENGLISH_WORDS = 40_000
 # Each half of a word read as two run-together terms has at least this many letters: "auto|scaling", not "a|zs".
 SPLIT_LETTERS = 3
 
@@ -31,6 +39,32 @@ def zipf(word: str) -> float:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en")
+
+
+@lru_cache(maxsize=1)
+def _english() -> list[str]:
+    from wordfreq import top_n_list
+
+    return [w for w in top_n_list("en", ENGLISH_WORDS) if w.isalpha()]
+
+
+@lru_cache(maxsize=4096)
+def meant_zipf(word: str) -> float:
+    """How common in English the word someone typing `word` most likely meant is: its own Zipf frequency, or
+    that of a far more common word one slip away (two in a word of TWO_EDITS_FROM letters or more).
+
+    `meant_zipf("teh")` -> 7.7 (as "the"); `meant_zipf("rust")` -> 3.9 (a word of its own)
+    """
+    own = zipf(word)
+    if not word.isalpha():
+        return own
+    from rapidfuzz.distance import OSA
+    from rapidfuzz.process import extract
+
+    limit = 2 if len(word) >= TWO_EDITS_FROM else 1
+    near = extract(word, _english(), scorer=OSA.distance, score_cutoff=limit, limit=None)
+    best = max((zipf(w) for w, _, _ in near if w != word), default=0.0)
+    return best if best >= own + MEANT_GAP else own
 
 
 class Speller:

@@ -22,6 +22,7 @@ from assistant.refusal import (
 from corpus.types import Block, Section
 from index.keyword import tokenize
 from index.retrieve import Hit
+from index.spelling import meant_zipf, zipf
 
 NOTES_TEXT = (
     "SQS is a managed message queue. SNS sends notifications. AWS Lambda runs code. Route53 is DNS. m5 instances"
@@ -226,3 +227,19 @@ def test_a_word_the_notes_never_use_counts_against_a_middling_match():
     assert judge(question, on_sqs, VOCABULARY, VOCABULARY.__contains__).refused
     elsewhere = VOCABULARY | {"batching"}
     assert not judge(question, on_sqs, elsewhere, elsewhere.__contains__).refused
+
+
+@pytest.mark.parametrize("typo", ["teh", "hw", "diffrence"])
+def test_a_typo_of_a_common_word_weighs_as_that_word(typo):
+    """A slip of a common English word ("teh" for "the") says no more than the word meant; a word of its own
+    ("rust", near "just") and a name typed in capitals keep their weight."""
+    assert meant_zipf(typo) >= zipf(typo) + 3
+    assert meant_zipf("rust") == zipf("rust")
+    assert unheard(f"{typo} SQS queue", VOCABULARY.__contains__) < 0.25
+
+
+def test_a_typed_slip_does_not_decline_what_a_name_typed_in_capitals_would():
+    """Lower case "cdn" may be a slip of "can"; "CDN" typed in capitals is a name the notes lack."""
+    on_sqs = [Hit(SQS, score=2.0, dense=0.5, keyword=0.0)]
+    assert unheard("SQS CDN", VOCABULARY.__contains__) > unheard("SQS cdn", VOCABULARY.__contains__)
+    assert not judge("hw does teh SQS queue work", on_sqs, VOCABULARY, VOCABULARY.__contains__).refused
