@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run chat index test lint bench eval
+.PHONY: run chat index test test-server lint bench eval
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The index against a real Chroma server (`chroma run` on a free port, started by the tests themselves; `make test`
+# runs these too): index, search, cited answers, the eval, a second process with only the URL, batch limits.
+test-server: $(STAMP)
+	$(BIN)/python -m pytest tests/test_server_mode.py tests/test_store.py -k "server or chroma_url or lease or batch"
 
 eval: $(STAMP)
 	$(BIN)/notes-assistant eval ../shared/eval/aws_dev.jsonl --notes ../shared/notes

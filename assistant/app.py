@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.chain import NotesAssistant
 from assistant.settings import Settings
+from corpus.chunking import section_chunks, section_units
 from corpus.parse import parse_notes
 from corpus.reader import ReadResult, read_notes
 from corpus.types import Note, Section
@@ -33,6 +36,7 @@ from index.store import (
     index_state,
     mark_clean,
     move_aside,
+    section_hash,
 )
 
 Say = Callable[[str], None]
@@ -43,10 +47,22 @@ def read_sections(notes_dir: Path) -> tuple[list[Section], tuple[str, ...]]:
     return sections_of(read_notes(notes_dir))
 
 
+# Each note's sections as last parsed, by the note itself (path and text): re-indexing a folder where one note
+# changed parses that note alone (parsing the notes of 10,000 sections took 25 s of a 35 s re-index). Replaced
+# at every call, so it holds one folder's notes at most.
+_parsed: dict[Note, tuple[list[Section], list[str]]] = {}
+
+
 def sections_of(result: ReadResult) -> tuple[list[Section], tuple[str, ...]]:
     """Sections of the notes read, keys unique across the folder; a note that cannot be parsed is named in one
     line and skipped, so one file never stops the others."""
-    sections, unparsed = parse_notes(result.notes)
+    global _parsed
+    parsed = {note: _parsed.get(note) or parse_notes([note]) for note in result.notes}
+    sections = [s for its, _ in parsed.values() for s in its]
+    unparsed = [w for _, its in parsed.values() for w in its]
+    if len({s.key for s in sections}) != len(sections):  # keys clash across notes: `parse_notes` renames
+        sections, unparsed = parse_notes(result.notes)
+    _parsed = parsed
     return sections, result.warnings + tuple(unparsed)
 
 
@@ -106,6 +122,27 @@ def holding(
         yield current
 
 
+# About 10 s of embedding on this 2-core machine under load (7 texts/s measured by the issue, 254 texts in 36 s):
+# the longest a question waits for a step of a background index.
+STEP_TEXTS = 64
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """A sync cut into steps: `steps[i]` is what the index holds after step i (the notes' sections up to the
+    step's end as they are now, the rest as indexed before); `files_at[i]` files are then wholly indexed, and
+    `texts_at[i]` texts embedded, of `texts_at[-1]`."""
+
+    steps: tuple[tuple[Section, ...], ...]
+    files_at: tuple[int, ...]
+    texts_at: tuple[int, ...]
+    files: int
+    warnings: tuple[str, ...]
+    notes: str
+    changes: tuple[int, int, int, int] = (0, 0, 0, 0)  # sections added, updated, removed, unchanged
+    started: float = 0.0  # `time.perf_counter()` when planned: the report's seconds cover every step
+
+
 @dataclass
 class App:
     """A ready assistant over one notes folder, and what the last indexing run did.
@@ -147,32 +184,134 @@ class App:
     def reading(self) -> Iterator[App]:
         """Hold the index while answering: no other run uses it until the block ends, and the assistant answers
         from the index as it is on disk (reopened if another run re-indexed since). Every question goes through
-        here; hold it for one command or one question, not for a whole session."""
+        here; hold it for one command or one question, not for a whole session.
+
+        With a Chroma server there is no lock to hold (the server serializes writes): the index follows the
+        generation another process wrote since, if any."""
+        if self.settings.chroma_url:
+            if self.index.refresh():
+                self.assistant = make_assistant(self.settings, self.index, self.embeddings, self.assistant.llm)
+            yield self
+            return
         with holding(self.index_dir, self.index, self._open, self.say, self.wait) as index:
             if index is not self.index:
                 self.index = index
                 self.assistant = make_assistant(self.settings, index, self.embeddings, self.assistant.llm)
             yield self
 
+    @contextlib.contextmanager
+    def _writing(self, say: Say) -> Iterator[None]:
+        """Hold the index for a write: a Chroma server's lease (following its latest generation), or the folder's
+        exclusive lock, with the index opened afresh (checked) when another run wrote since this one opened it
+        (a stale client must not write) or a writer died."""
+        if self.settings.chroma_url:
+            with self.index.lease("index", self.wait, say):
+                self.index.refresh()
+                yield
+            return
+        with IndexLock(self.index_dir).hold("index", self.wait, say):
+            if self.index.state is None or index_state(self.index_dir) != self.index.state:
+                self.index.close()
+                self.index = open_index(self.index_dir, self.embeddings, self.model_id, say)
+            yield
+
     def reindex(self, progress: Progress | None = None, say: Say | None = None) -> SyncReport:
         """Re-read the notes and sync the index under the exclusive lock: only changed sections are embedded."""
         say = say or self.say
         result = read_notes(self.settings.notes_dir)
         sections, warnings = sections_of(result)
-        with IndexLock(self.index_dir).hold("index", self.wait, say):
-            if self.index.state is None or index_state(self.index_dir) != self.index.state:
-                # Another run wrote since this one opened the index (a stale client must not write), or a
-                # writer died: open it afresh, checked.
-                self.index.close()
-                self.index = open_index(self.index_dir, self.embeddings, self.model_id, say)
+        where = self.settings.chroma_url or self.index_dir
+        with self._writing(say):
             if self.index.manifest is None:
-                say(f"no index yet for {self.settings.notes_dir}: building it in {self.index_dir}")
+                say(f"no index yet for {self.settings.notes_dir}: building it in {where}")
             elif self.index.manifest.model_id != self.model_id:
-                say(f"the index in {self.index_dir} was made with another embedding model: embedding the notes again")
+                say(f"the index in {where} was made with another embedding model: embedding the notes again")
             self.report = self.index.sync(sections, warnings, progress, notes_fingerprint(result.notes))
         self.warnings, self.notes_changed = warnings, False
         self.assistant = make_assistant(self.settings, self.index, self.embeddings, self.assistant.llm)
         return self.report
+
+    def plan_sync(self, step_texts: int = STEP_TEXTS) -> SyncPlan:
+        """Re-read the notes and plan a sync in steps that each embed about `step_texts` texts, so a caller can
+        release the index between steps and questions are answered from what is indexed so far. A step ends at a
+        section, not a file: the bundled notes are one file of 250 texts, and a question asked while they were
+        indexed in one step waited for all of them (14 s). Raises `NotesError` when the notes folder cannot be
+        read."""
+        started = time.perf_counter()
+        result = read_notes(self.settings.notes_dir)
+        sections, warnings = sections_of(result)
+        manifest = self.index.manifest
+        usable = manifest is not None and manifest.model_id == self.model_id
+        old = manifest.hashes if usable else {}
+        by_file: dict[str, list[Section]] = {}
+        for s in sections:
+            by_file.setdefault(s.path, []).append(s)
+        ordered = [s for its in by_file.values() for s in its]
+        # What each section costs: its texts, unless the index holds it as it is now.
+        cost = [
+            len(section_chunks(s)) + len(section_units(s))
+            if s.indexable and old.get(s.key) != section_hash(s, self.model_id)
+            else 0
+            for s in ordered
+        ]
+        # A step ends after the section that brings it to `step_texts`, unless nothing after it costs anything.
+        left = sum(cost)
+        ends, texts = [], 0
+        for i, c in enumerate(cost):
+            texts, left = texts + c, left - c
+            if texts >= step_texts and left:
+                ends.append(i + 1)
+                texts = 0
+        ends.append(len(ordered))
+        # Sections not reached yet stay as the index has them (when their vectors are still good), so a re-index
+        # never hides a note that was already searchable.
+        kept = [
+            s
+            for s in (manifest.sections if usable else ())
+            if not s.indexable or old.get(s.key) == section_hash(s, self.model_id)
+        ]
+        spent = [0, *itertools.accumulate(cost)]  # texts embedded once the first n sections are done
+        steps, files_at, texts_at = [], [], []
+        for end in ends:
+            new = ordered[:end]
+            new_keys = {s.key for s in new}
+            whole = {s.path for s in new}
+            if end < len(ordered) and new and ordered[end].path == new[-1].path:
+                whole.discard(new[-1].path)  # a file reached part of the way: its other sections are kept too
+            steps.append(tuple(new + [s for s in kept if s.path not in whole and s.key not in new_keys]))
+            files_at.append(len(whole))
+            texts_at.append(spent[end])
+        steps[-1] = tuple(sections)  # the last step is exactly the notes: removed ones go
+        new = {s.key: section_hash(s, self.model_id) for s in sections if s.indexable}
+        changes = (
+            len(new.keys() - old.keys()),
+            sum(1 for k in new.keys() & old.keys() if new[k] != old[k]),
+            len(old.keys() - new.keys()),
+            sum(1 for k in new.keys() & old.keys() if new[k] == old[k]),
+        )
+        return SyncPlan(
+            tuple(steps),
+            tuple(files_at),
+            tuple(texts_at),
+            len(by_file),
+            warnings,
+            notes_fingerprint(result.notes),
+            changes,
+            started,
+        )
+
+    def sync_step(self, plan: SyncPlan, step: int, progress: Progress | None = None, say: Say | None = None) -> None:
+        """Run one step of `plan` under the index's exclusive lock; the last one records the report."""
+        say = say or self.say
+        with self._writing(say):
+            last = step == len(plan.steps) - 1
+            # Only the last step records the notes' fingerprint: a run stopped half-way is still "changed".
+            self.index.sync(plan.steps[step], plan.warnings, progress, plan.notes if last else "")
+        self.assistant = make_assistant(self.settings, self.index, self.embeddings, self.assistant.llm)
+        if last:
+            self.warnings, self.notes_changed = plan.warnings, False
+            seconds = time.perf_counter() - plan.started
+            self.report = SyncReport(*plan.changes, embedded=plan.texts_at[-1], seconds=seconds)
 
 
 def model_id_of(embeddings: Embeddings) -> str:
@@ -180,9 +319,12 @@ def model_id_of(embeddings: Embeddings) -> str:
 
 
 def make_embeddings(settings: Settings) -> Embeddings:
-    from index.embeddings import MiniLMEmbeddings
+    """The embedder the settings name (ONNX by default: answering then never imports torch)."""
+    from assistant.llm import free_cores
+    from index.embeddings import get_embeddings
 
-    return MiniLMEmbeddings(settings.model_dir)
+    threads = settings.embed_threads or free_cores()
+    return get_embeddings(settings.embedder, settings.model_cache_dir, settings.model_dir, threads)
 
 
 def make_assistant(settings: Settings, index: ChromaIndex, embeddings: Embeddings, llm=None) -> NotesAssistant:
@@ -195,11 +337,9 @@ def make_llm_answerer(settings: Settings, embeddings: Embeddings):
     """The LLM answerer the settings name, or None for the extractive default."""
     if not settings.llm:
         return None
-    from assistant.llm import LLMAnswerer, answerer_name, get_chat_model
+    from assistant.llm import make_answerer
 
-    return LLMAnswerer(
-        get_chat_model(settings), answerer_name(settings), settings.llm_context_tokens, embeddings, settings.llm_timeout
-    )
+    return make_answerer(settings, embeddings)  # a local model loads on the first LLM answer, not here
 
 
 def build(
@@ -228,8 +368,13 @@ def build(
             return open_index(index_dir, embeddings, model_id, say)
         return ChromaIndex(index_dir, embeddings, model_id, create=False)
 
-    with holding(index_dir, None, open_, say, wait) as index:
-        pass
+    if settings.chroma_url:
+        from index.remote import RemoteIndex
+
+        index = RemoteIndex(settings.chroma_url, embeddings, model_id)
+    else:
+        with holding(index_dir, None, open_, say, wait) as index:
+            pass
     manifest = index.manifest
     llm = llm if llm is not None else make_llm_answerer(settings, embeddings)
     app = App(
@@ -238,7 +383,11 @@ def build(
         index,
         make_assistant(settings, index, embeddings, llm),
         warnings=result.warnings,
-        notes_changed=manifest is not None and manifest.notes != notes_fingerprint(result.notes),
+        # A server's index is shared: a process elsewhere, with other notes or none, must not take it for
+        # stale and re-index it; `notes-assistant index` (or the app's re-index) updates it.
+        notes_changed=not settings.chroma_url
+        and manifest is not None
+        and manifest.notes != notes_fingerprint(result.notes),
         say=say,
         wait=wait,
     )

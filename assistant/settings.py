@@ -16,6 +16,10 @@ MAX_TOP_K = 50
 LLM_CONTEXT_RANGE = (1024, 1_048_576)
 MAX_LLM_TIMEOUT = 3600.0
 MAX_LLM_THREADS = 512  # llama.cpp's own limit (GGML_MAX_N_THREADS)
+# `NOTES_EMBEDDER`: MiniLM on ONNX Runtime (no torch when answering), its int8 quantization, or
+# sentence-transformers on torch, the reference (`index.embeddings.get_embeddings`).
+EMBEDDERS = ("onnx", "onnx-int8", "torch")
+MAX_EMBED_THREADS = 512  # NOTES_EMBED_THREADS; more than the machine has only slows ONNX Runtime down
 
 
 class SettingsError(ValueError):
@@ -43,6 +47,10 @@ class Settings:
     top_k: int = 8
     model_dir: Path | None = None
     forge_url: str | None = None
+    embedder: str = "onnx"  # one of EMBEDDERS
+    embed_threads: int = 0  # ONNX Runtime threads; 0: one per core free when the model loads
+    # A Chroma server (`http://host:8000`) that holds the whole index instead of a folder on this machine.
+    chroma_url: str | None = None
 
     @property
     def resolved_index_dir(self) -> Path:
@@ -52,6 +60,11 @@ class Settings:
         notes = self.notes_dir.resolve()
         digest = hashlib.sha1(str(notes).encode()).hexdigest()[:10]
         return _cache_home() / "notes-assistant" / f"{notes.name or 'notes'}-{digest}"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where the exported ONNX embedding model is kept, shared by every notes folder."""
+        return _cache_home() / "notes-assistant" / "models"
 
     def with_(self, **changes) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -72,6 +85,9 @@ class Settings:
             top_k=_whole(env, "NOTES_TOP_K", cls.top_k, 1, MAX_TOP_K),
             model_dir=Path(env["NOTES_MODEL_DIR"]) if env.get("NOTES_MODEL_DIR") else None,
             forge_url=env.get("NOTES_FORGE_URL") or None,
+            embedder=_choice(env, "NOTES_EMBEDDER", cls.embedder, EMBEDDERS),
+            embed_threads=_whole(env, "NOTES_EMBED_THREADS", cls.embed_threads, 0, MAX_EMBED_THREADS),
+            chroma_url=_chroma_url(env),
         )
         return base.with_(**flags)
 
@@ -96,6 +112,16 @@ def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int)
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    """A variable naming one of `choices` (any case); unset or empty means `default`."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() not in choices:
+        raise SettingsError(f"{name}={_shown(raw)}: expected one of {', '.join(choices)}")
+    return raw.lower()
+
+
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     """A duration variable in seconds: above 0 and at most MAX_LLM_TIMEOUT ("nan" and "inf" are not)."""
     raw = env.get(name, "").strip()
@@ -108,6 +134,24 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if not (0 < value <= MAX_LLM_TIMEOUT):
         raise SettingsError(f"{name}={_shown(raw)}: expected a number of seconds above 0, at most {MAX_LLM_TIMEOUT:g}")
     return value
+
+
+def _chroma_url(env: Mapping[str, str]) -> str | None:
+    """`NOTES_CHROMA_URL`: http(s)://host[:port] of a Chroma server; unset or empty means the embedded index."""
+    raw = env.get("NOTES_CHROMA_URL", "").strip()
+    if not raw:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(raw)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number from 0 to 65535
+        parts, port_ok = None, False
+    usable = parts is not None and parts.scheme in ("http", "https") and parts.hostname and not parts.path.strip("/")
+    if not (usable and port_ok):
+        raise SettingsError(f"NOTES_CHROMA_URL={_shown(raw)}: expected a Chroma server URL like http://localhost:8000")
+    return raw.rstrip("/")
 
 
 def _shown(raw: str) -> str:

@@ -1,11 +1,11 @@
-"""A BM25 keyword ranker over sections: exact names (SQS vs SNS, IAM, EBS) that dense search blurs."""
+"""Keyword ranking over sections (BM25): exact names (SQS vs SNS, IAM, EBS) that dense search blurs."""
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -95,38 +95,134 @@ def tokenize(text: str) -> list[str]:
 
 
 class BM25:
-    """Okapi BM25 over pre-tokenized documents.
+    """Okapi BM25 over pre-tokenized documents, scored by `bm25s` (its Lucene variant: the textbook idf
+    `log(1 + (N - df + 0.5) / (df + 0.5))`, k1=1.2, b=0.75).
 
-    With k1=1.2, b=0.75: a term found once in a document of average length scores `idf * 2.2 / 2.2 = idf`.
+    The documents' terms are ours (`tokenize`: stemmed, joined names split). A term found once in a document of
+    average length scores `idf * 2.2 / 2.2 = idf`. bm25s keeps every (document, term) score in one sparse matrix,
+    so a query reads only its terms' columns. Beside it this keeps each document's term counts (`rows`): a new
+    index of mostly the same documents reuses them (`from_rows`) instead of tokenizing every section again, and
+    the matrix is computed from them with whole-array numpy (bm25s's own builder loops over documents in Python:
+    2.4 s on 10,000 sections). `arrays`/`from_arrays` keep both on disk or in a Chroma server.
     """
 
     def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
-        self.k1, self.b = k1, b
-        self.counts = [Counter(doc) for doc in documents]
-        self.lengths = [len(doc) for doc in documents]
-        self.avg_length = (sum(self.lengths) / len(self.lengths)) if documents else 0.0
-        df: Counter[str] = Counter()
-        for counts in self.counts:
-            df.update(counts.keys())
-        n = len(documents)
-        self.idf = {term: math.log(1 + (n - freq + 0.5) / (freq + 0.5)) for term, freq in df.items()}
-        self.postings: dict[str, list[int]] = {}
-        for i, counts in enumerate(self.counts):
-            for term in counts:
-                self.postings.setdefault(term, []).append(i)
+        vocab: dict[str, int] = {}
+        rows = [_row([vocab.setdefault(term, len(vocab)) for term in doc]) for doc in documents]
+        self._build(vocab, rows, k1, b)
+
+    @classmethod
+    def from_rows(
+        cls, vocab: dict[str, int], rows: Sequence[tuple[np.ndarray, np.ndarray]], k1: float = 1.2, b: float = 0.75
+    ) -> BM25:
+        """An index of documents given as (term ids, counts) over `vocab` (which may name terms no row uses)."""
+        bm25 = cls.__new__(cls)
+        bm25._build(vocab, rows, k1, b)
+        return bm25
+
+    def encode(self, document: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """A document as a row of `from_rows`, over this index's vocabulary, which grows by its new terms."""
+        return _row([self.vocab.setdefault(term, len(self.vocab)) for term in document])
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Document i's (term ids, counts)."""
+        start, end = self.ptr[i], self.ptr[i + 1]
+        return self.terms[start:end], self.counts[start:end]
+
+    def _build(self, vocab: dict[str, int], rows: Sequence[tuple[np.ndarray, np.ndarray]], k1: float, b: float):
+        self.k1, self.b, self.vocab, self.documents = k1, b, vocab, len(rows)
+        sizes = np.array([len(terms) for terms, _ in rows], dtype=np.int64)
+        self.ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.terms = np.concatenate([t for t, _ in rows]).astype(np.int32) if rows else np.zeros(0, np.int32)
+        self.counts = np.concatenate([c for _, c in rows]).astype(np.float64) if rows else np.zeros(0)
+        self.df = np.bincount(self.terms, minlength=len(vocab))
+        self.model = _model(k1, b)
+        if not len(self.terms):  # no terms at all: nothing to score (and no average length to divide by)
+            return
+        docs = np.repeat(np.arange(len(rows), dtype=np.int32), sizes)
+        n = len(rows)
+        lengths = np.bincount(docs, weights=self.counts, minlength=n)
+        idf = np.log(1 + (n - self.df + 0.5) / (self.df + 0.5))
+        tf = self.counts
+        # bm25s's Lucene scores: idf * tf / (tf + k1 * (1 - b + b * length / average)), in its CSC layout.
+        scores = idf[self.terms] * tf / (tf + k1 * (1 - b + b * lengths[docs] / lengths.mean()))
+        order = np.lexsort((docs, self.terms))
+        self.model.scores = {
+            "data": scores[order],
+            "indices": docs[order],
+            "indptr": np.concatenate([[0], np.cumsum(self.df)]).astype(np.int64),
+            "num_docs": n,
+        }
+        self.model.vocab_dict = vocab
+        self.model.unique_token_ids_set = set(vocab.values())
+        self.model.nonoccurrence_array = None  # only BM25L and BM25+ have one
 
     def scores(self, query: Iterable[str]) -> dict[int, float]:
         """Score of every document that shares a term with the query; the others score 0."""
-        out: dict[int, float] = {}
-        for term in set(query):
-            idf = self.idf.get(term)
-            if idf is None:
-                continue
-            for i in self.postings[term]:
-                tf = self.counts[i][term]
-                norm = self.k1 * (1 - self.b + self.b * self.lengths[i] / (self.avg_length or 1))
-                out[i] = out.get(i, 0.0) + idf * tf * (self.k1 + 1) / (tf + norm)
-        return out
+        terms = sorted({i for term in set(query) if (i := self.vocab.get(term)) is not None and self.df[i]})
+        if not terms:
+            return {}
+        # bm25s leaves out BM25's constant (k1 + 1) factor; it is put back so scores read as the textbook's.
+        found = self.model.get_scores_from_ids(terms) * (self.k1 + 1)
+        hits = np.flatnonzero(found)
+        return dict(zip(hits.tolist(), found[hits].tolist(), strict=True))
+
+    def document_frequencies(self) -> dict[str, int]:
+        """How many documents hold each term (terms no document holds any more are left out)."""
+        df = self.df.tolist()
+        return {term: df[i] for term, i in self.vocab.items() if df[i]}
 
     def __contains__(self, term: str) -> bool:
-        return term in self.idf
+        i = self.vocab.get(term)
+        return i is not None and bool(self.df[i])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The index as plain arrays (no pickles), for `np.savez`: the counts it is rebuilt from, and the
+        score matrix so that loading builds nothing."""
+        terms = sorted(self.vocab, key=self.vocab.__getitem__)
+        scores = self.model.scores if len(self.terms) else {"data": [], "indices": [], "indptr": [0]}
+        return {
+            "bm25_params": np.array([self.k1, self.b, self.documents], dtype=np.float64),
+            "bm25_terms": np.array(terms, dtype=np.str_),
+            "bm25_ptr": self.ptr,
+            "bm25_term_ids": self.terms,
+            "bm25_counts": self.counts,
+            "bm25_data": np.asarray(scores["data"], dtype=np.float64),
+            "bm25_indices": np.asarray(scores["indices"], dtype=np.int32),
+            "bm25_indptr": np.asarray(scores["indptr"], dtype=np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> BM25:
+        """The index `arrays` gave, without building anything."""
+        k1, b, documents = arrays["bm25_params"].tolist()
+        bm25 = cls.__new__(cls)
+        bm25.k1, bm25.b, bm25.documents = k1, b, int(documents)
+        bm25.vocab = {str(term): i for i, term in enumerate(arrays["bm25_terms"].tolist())}
+        bm25.ptr, bm25.terms, bm25.counts = arrays["bm25_ptr"], arrays["bm25_term_ids"], arrays["bm25_counts"]
+        bm25.df = np.bincount(bm25.terms, minlength=len(bm25.vocab))
+        bm25.model = _model(k1, b)
+        if len(bm25.terms):
+            bm25.model.scores = {
+                "data": arrays["bm25_data"],
+                "indices": arrays["bm25_indices"],
+                "indptr": arrays["bm25_indptr"],
+                "num_docs": int(documents),
+            }
+            bm25.model.vocab_dict = bm25.vocab
+            bm25.model.unique_token_ids_set = set(bm25.vocab.values())
+            bm25.model.nonoccurrence_array = None
+        return bm25
+
+
+def _row(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Term ids and their counts, ids ascending: `[4, 1, 4]` -> `([1, 4], [1, 2])`."""
+    terms, counts = np.unique(np.asarray(ids, dtype=np.int32), return_counts=True)
+    return terms.astype(np.int32), counts.astype(np.float64)
+
+
+def _model(k1: float, b: float):
+    import bm25s  # 0.3 s of imports (numpy-only backend), paid when keyword search is first built or loaded
+
+    # float64: the scores must match the textbook BM25 this replaced to the last digit, or ties reorder.
+    return bm25s.BM25(k1=k1, b=b, method="lucene", dtype="float64", backend="numpy", csc_backend="numpy")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from corpus.types import Section
@@ -48,20 +52,80 @@ def keyword_document(section: Section) -> list[str]:
 
 
 class KeywordIndex:
-    """BM25 over the indexable sections, built in memory from the manifest (milliseconds for notes)."""
+    """BM25 over the indexable sections: built when the notes change, from the kept counts of the sections that
+    did not, then kept (`to_bytes`) beside the vectors, on disk or in the Chroma server, and loaded at start."""
 
-    def __init__(self, sections: Sequence[Section]) -> None:
+    def __init__(self, sections: Sequence[Section], bm25: BM25 | None = None, hashes: Sequence[str] = ()) -> None:
+        """`bm25`: a kept index of these sections; `hashes`: their content hashes, in order (for `updated`)."""
         self.sections = [s for s in sections if s.indexable]
-        documents = [keyword_document(s) for s in self.sections]
-        # Terms as words (for refusal, spelling and what is shown) and how many sections use each.
-        self.term_sections = Counter(term for doc in documents for term in set(doc))
-        self.bm25 = BM25(documents)
+        self.bm25 = bm25 if bm25 is not None else BM25([keyword_document(s) for s in self.sections])
+        self.hashes = list(hashes)
+
+    @classmethod
+    def updated(
+        cls, previous: KeywordIndex | None, sections: Sequence[Section], hashes: dict[str, str]
+    ) -> KeywordIndex:
+        """The index of `sections` (content hashes by key): a section `previous` has by its hash keeps its
+        counts; only the others are tokenized. On 10,000 sections tokenizing all of them took 7 s."""
+        live = [s for s in sections if s.indexable]
+        order = [hashes[s.key] for s in live]
+        if previous is None or not previous.hashes:
+            bm25 = BM25([keyword_document(s) for s in live])
+        else:
+            old = previous.bm25
+            vocab = dict(old.vocab)
+            grown = BM25.from_rows(vocab, [])  # encodes new sections over the kept vocabulary
+            at = {h: i for i, h in enumerate(previous.hashes)}
+            rows = [
+                old.row(at[h]) if h in at else grown.encode(keyword_document(s))
+                for s, h in zip(live, order, strict=True)
+            ]
+            bm25 = BM25.from_rows(vocab, rows, old.k1, old.b)
+        return cls(live, bm25, order)
+
+    @cached_property
+    def term_sections(self) -> Counter[str]:
+        """Terms as words (for refusal, spelling and what is shown) and how many sections use each."""
+        return Counter(self.bm25.document_frequencies())
 
     def scores(self, query: str) -> dict[str, float]:
         return {self.sections[i].key: score for i, score in self.bm25.scores(expand(query)).items()}
 
     def vocabulary(self) -> set[str]:
         return set(self.term_sections)
+
+    def to_bytes(self, fingerprint: str) -> bytes:
+        """The index as one `.npz` (plain arrays, no pickles), tagged with what it was built from."""
+        out = io.BytesIO()
+        hashes = np.array(self.hashes, dtype=np.str_)
+        np.savez(out, fingerprint=np.array(fingerprint), hashes=hashes, **self.bm25.arrays())
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, sections: Sequence[Section], fingerprint: str) -> KeywordIndex | None:
+        """The kept index when it was built from `fingerprint` (the live sections' content hashes), else None: a
+        run that died between writing it and the manifest leaves one that no longer matches."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                if str(arrays["fingerprint"]) != fingerprint:
+                    return None
+                bm25 = BM25.from_arrays({name: arrays[name] for name in arrays.files})
+                hashes = [str(h) for h in arrays["hashes"].tolist()]
+        except (OSError, ValueError, KeyError, EOFError):  # unreadable: build it again from the sections
+            return None
+        return cls(sections, bm25, hashes)
+
+
+def keyword_fingerprint(sections: Sequence[Section], hashes: dict[str, str]) -> str:
+    """Names exactly which section contents, in which order, a keyword index is built from.
+
+    `[a.md#x with content hash 1f2e]` -> sha1 of `a.md#x 1f2e`: editing, adding, removing or reordering changes it.
+    """
+    digest = hashlib.sha1()
+    for s in sections:
+        if s.indexable:
+            digest.update(f"{s.key} {hashes.get(s.key, '')}\n".encode())
+    return digest.hexdigest()[:20]
 
 
 def fuse_scores(chunks: dict[str, float], units: dict[str, float], keyword: dict[str, float]) -> dict[str, float]:
@@ -84,7 +148,9 @@ class HybridSearch:
     def __init__(self, index, embeddings: Embeddings) -> None:
         self.index = index
         self.embeddings = embeddings
-        self.keyword = KeywordIndex(index.sections)
+        # The index's kept keyword index when it has one; a fake index in a unit test gets one built here.
+        kept = getattr(index, "keyword", None)
+        self.keyword = kept if kept is not None else KeywordIndex(index.sections)
         self.by_key = {s.key: s for s in index.sections}
 
     def search(self, query: str, k: int = 10, vector: Sequence[float] | None = None) -> Retrieval:

@@ -77,7 +77,7 @@ def test_bm25_term_once_in_average_document_scores_idf():
     """The docstring's claim: a term found once in a document of average length scores exactly its idf."""
     bm25 = BM25([["alpha", "beta"], ["gamma", "delta"], ["alpha", "gamma"]])
     idf = math.log(1 + (3 - 2 + 0.5) / (2 + 0.5))
-    assert bm25.idf["alpha"] == pytest.approx(idf)
+    assert bm25.document_frequencies()["alpha"] == 2
     assert bm25.scores(["alpha"]) == {0: pytest.approx(idf), 2: pytest.approx(idf)}
 
 
@@ -96,9 +96,22 @@ def test_bm25_rare_term_outweighs_common_term():
     """A term in one document of ten is worth more than one in every document (the point of idf)."""
     docs = [["rare", "filler"], ["common", "filler"]] + [["common", "other"]] * 8
     bm25 = BM25(docs)
-    assert bm25.idf["rare"] > bm25.idf["common"] > 0
+    assert bm25.scores(["rare"])[0] > bm25.scores(["common"])[1] > 0
     scores = bm25.scores(["common", "rare"])
     assert scores[0] > scores[1]
+
+
+def test_bm25_kept_as_arrays_scores_the_same():
+    """The arrays it is kept as (on disk or in a Chroma server) give back an index that scores exactly alike."""
+    docs = [["queue", "message", "queue"], ["email", "message"], []]
+    bm25 = BM25(docs)
+    back = BM25.from_arrays({name: array.copy() for name, array in bm25.arrays().items()})
+    for query in (["queue"], ["message", "email"], ["nothing"]):
+        assert back.scores(query) == bm25.scores(query)
+    assert back.document_frequencies() == bm25.document_frequencies() == {"queue": 1, "message": 2, "email": 1}
+    empty = BM25.from_arrays(BM25([]).arrays())
+    assert empty.scores(["queue"]) == {}
+    assert empty.document_frequencies() == {}
 
 
 def test_normalize():
@@ -131,3 +144,35 @@ def test_reciprocal_rank_fusion():
     big, small = {"a": 900, "b": 100}, {"a": 0.9, "b": 0.1}
     assert reciprocal_rank_fusion([(big, 1.0)]) == reciprocal_rank_fusion([(small, 1.0)])
     assert reciprocal_rank_fusion([]) == {}
+
+
+def test_bm25_matrix_is_the_one_bm25s_builds():
+    """The score matrix computed from term counts with whole-array numpy is bm25s's own, entry for entry."""
+    import random
+
+    import bm25s
+    import numpy as np
+
+    rng = random.Random(3)
+    words = [f"w{n}" for n in range(40)]
+    docs = [[rng.choice(words[: rng.randint(3, 40)]) for _ in range(rng.randint(0, 30))] for _ in range(60)]
+    ours = BM25(docs)
+    ids = [[ours.vocab[t] for t in doc] for doc in docs]
+    theirs = bm25s.BM25(k1=1.2, b=0.75, method="lucene", dtype="float64", backend="numpy", csc_backend="numpy")
+    theirs.index((ids, ours.vocab), create_empty_token=False, show_progress=False)
+    for name in ("indptr", "indices"):
+        assert np.array_equal(ours.model.scores[name], theirs.scores[name]), name
+    assert np.allclose(ours.model.scores["data"], theirs.scores["data"], rtol=1e-12)
+
+
+def test_bm25_rebuilt_from_kept_rows_equals_one_built_from_words():
+    """Reusing unchanged documents' counts (and a vocabulary holding a term no document uses any more) gives the
+    same scores as tokenizing everything again."""
+    first = BM25([["queue", "message"], ["email", "bounce"], ["queue", "topic"]])
+    edited = [first.row(0), first.encode(["email", "digest"]), first.row(2)]  # "bounce" is gone
+    rebuilt = BM25.from_rows(first.vocab, edited)
+    fresh = BM25([["queue", "message"], ["email", "digest"], ["queue", "topic"]])
+    for query in (["queue"], ["email", "digest"], ["bounce"], ["topic", "message"]):
+        assert rebuilt.scores(query) == pytest.approx(fresh.scores(query))
+    assert "bounce" not in rebuilt
+    assert rebuilt.document_frequencies() == fresh.document_frequencies()

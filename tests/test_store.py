@@ -1,6 +1,7 @@
-"""The on-disk Chroma index: incremental sync, crash safety, damage recovery, model changes.
+"""The Chroma index: incremental sync, crash safety, damage recovery, model changes.
 
-Every test uses a real persistent Chroma in `tmp_path` and the hand-computable `letters` embeddings.
+Every test uses the hand-computable `letters` embeddings and a real Chroma: a persistent one in `tmp_path`, and
+the sync tests again against a real Chroma server (`backend`), where the manifest and keyword index live too.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from assistant.settings import Settings
 from corpus.chunking import section_chunks, section_units
 from corpus.parse import parse_note
 from corpus.types import Note, Section
+from index.remote import RemoteIndex
 from index.retrieve import HybridSearch
-from index.store import BATCH, ChromaIndex, IndexError_, read_manifest
+from index.store import BATCH, ChromaIndex, IndexError_, Manifest, read_manifest
 from tests.conftest import LetterEmbeddings
+from tests.server_fixture import chroma_server_fixture, chroma_url_fixture  # noqa: F401  (fixtures)
 
 NOTE = """# Alpha
 Alpha keeps apples and avocados in a big barn.
@@ -66,12 +69,50 @@ def unit_rows(index: ChromaIndex, key: str) -> list[str]:
     return index.units.get(where={"section": key})["ids"]
 
 
+class Embedded:
+    """An index in a folder, reopened as a new process would."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+
+    def open(self, embeddings, model_id: str = "letters-v1") -> ChromaIndex:
+        return ChromaIndex(self.index_dir, embeddings, model_id)
+
+    def reopen(self, embeddings, model_id: str = "letters-v1") -> ChromaIndex:
+        return reopen(self.index_dir, embeddings, model_id)
+
+    def manifest(self) -> Manifest | None:
+        return read_manifest(self.index_dir)
+
+
+class Server:
+    """An index in a Chroma server; a new client is what another process would have."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def open(self, embeddings, model_id: str = "letters-v1") -> RemoteIndex:
+        return RemoteIndex(self.url, embeddings, model_id)
+
+    reopen = open
+
+    def manifest(self) -> Manifest | None:
+        return RemoteIndex(self.url, LetterEmbeddings(), "letters-v1").manifest
+
+
+@pytest.fixture(params=["embedded", "server"])
+def backend(request, tmp_path):
+    if request.param == "server":
+        return Server(request.getfixturevalue("chroma_url"))
+    return Embedded(tmp_path / "index")
+
+
 @pytest.fixture
-def index(tmp_path, letters) -> ChromaIndex:
-    return ChromaIndex(tmp_path / "index", letters, letters.model_id)
+def index(backend, letters) -> ChromaIndex:
+    return backend.open(letters, letters.model_id)
 
 
-def test_first_sync_adds_and_embeds_everything(index, letters):
+def test_first_sync_adds_and_embeds_everything(index, letters, backend):
     """A new index embeds every chunk and unit of every section once."""
     secs = sections()
     report = index.sync(secs)
@@ -80,17 +121,17 @@ def test_first_sync_adds_and_embeds_everything(index, letters):
     for s in secs:
         assert len(chunk_rows(index, s.key)) == len(section_chunks(s))
         assert len(unit_rows(index, s.key)) == len(section_units(s))
-    assert read_manifest(index.index_dir).hashes.keys() == {s.key for s in secs}
+    assert backend.manifest().hashes.keys() == {s.key for s in secs}
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["same-object", "reopened"])
-def test_second_sync_of_unchanged_notes_embeds_nothing(tmp_path, letters, restart):
+def test_second_sync_of_unchanged_notes_embeds_nothing(backend, letters, restart):
     """Nothing changed, nothing embedded: a restart must not cost a re-embed of the notes."""
-    index = ChromaIndex(tmp_path / "index", letters, letters.model_id)
+    index = backend.open(letters)
     index.sync(sections())
     before = letters.texts
     if restart:
-        index = reopen(tmp_path / "index", letters)
+        index = backend.reopen(letters)
     report = index.sync(sections())
     assert letters.texts == before
     assert report.embedded == 0
@@ -139,9 +180,9 @@ def test_deleting_a_section_removes_its_rows(index, letters):
     assert charlie_key not in {key for key, _ in index.search_chunks(letters.embed_query("Charlie curry"), 10)}
 
 
-def test_deleting_a_whole_note_removes_its_sections(tmp_path, letters):
+def test_deleting_a_whole_note_removes_its_sections(backend, letters):
     """Sections of a note that is no longer there are removed; another note's sections are untouched."""
-    index = ChromaIndex(tmp_path / "index", letters, letters.model_id)
+    index = backend.open(letters)
     other = sections("# Zulu\nZebras zigzag in the zoo.\n", path="zoo.md")
     index.sync(sections() + other)
     report = index.sync(other)
@@ -192,20 +233,16 @@ class FailingEmbeddings(LetterEmbeddings):
     "fail_on_call",
     [
         pytest.param(1, id="dies-embedding-chunks"),
-        pytest.param(
-            2,
-            id="dies-embedding-units"
-        ),
+        pytest.param(2, id="dies-embedding-units"),
     ],
 )
-def test_interrupted_sync_keeps_previous_index_and_next_sync_completes(tmp_path, fail_on_call):
+def test_interrupted_sync_keeps_previous_index_and_next_sync_completes(backend, fail_on_call):
     """A run that dies mid-way leaves the old index in force; the next run finishes the job."""
     embeddings = FailingEmbeddings()
-    index_dir = tmp_path / "index"
-    index = ChromaIndex(index_dir, embeddings, embeddings.model_id)
+    index = backend.open(embeddings, embeddings.model_id)
     old = sections()
     index.sync(old)
-    old_hashes = read_manifest(index_dir).hashes
+    old_hashes = backend.manifest().hashes
     edited = sections(NOTE.replace("bread and butter", "beans and barley"))
     bravo = next(s for s in edited if s.anchor == "bravo")
     # Small enough that its chunks take one embed call and its units another.
@@ -218,8 +255,8 @@ def test_interrupted_sync_keeps_previous_index_and_next_sync_completes(tmp_path,
         index.sync(edited)
 
     embeddings.fail_at = None
-    index = reopen(index_dir, embeddings)
-    assert read_manifest(index_dir).hashes == old_hashes
+    index = backend.reopen(embeddings)
+    assert backend.manifest().hashes == old_hashes
     assert [s.text for s in index.sections] == [s.text for s in old]
     # The old text is what search finds; the half-added new rows are not live.
     assert top_key(index, embeddings, "Bravo brings bread and butter") == "farm.md#bravo"
@@ -229,7 +266,7 @@ def test_interrupted_sync_keeps_previous_index_and_next_sync_completes(tmp_path,
 
     report = index.sync(edited)
     assert (report.updated, report.unchanged) == (1, 2)
-    assert read_manifest(index_dir).hashes != old_hashes
+    assert backend.manifest().hashes != old_hashes
     # The edited section is whole again: all its chunks and all its units, with nothing left over.
     assert len(chunk_rows(index, bravo.key)) == len(section_chunks(bravo))
     assert len(index.unit_vectors([bravo.key]).get(bravo.key, [])) == len(section_units(bravo))
@@ -240,9 +277,10 @@ def test_manifest_ahead_of_chroma_is_reported_as_damage(tmp_path, letters):
     """A manifest naming sections Chroma has no vectors for is refused, not silently trusted."""
     index_dir = tmp_path / "index"
     ChromaIndex(index_dir, letters, letters.model_id).sync(sections())
-    manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+    header, *lines = (index_dir / "manifest.json").read_text(encoding="utf-8").split("\n")
+    manifest = json.loads(header)
     manifest["hashes"]["farm.md#bravo"] = "0" * 20
-    (index_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (index_dir / "manifest.json").write_text("\n".join([json.dumps(manifest), *lines]), encoding="utf-8")
     with pytest.raises(IndexError_, match="lacks vectors"):
         reopen(index_dir, letters)
 
@@ -263,7 +301,7 @@ def test_damaged_index_is_moved_aside_and_rebuilt(tmp_path, letters, damage):
     if damage in ("garbage-sqlite", "both"):
         (index_dir / "chroma" / "chroma.sqlite3").write_bytes(b"\x00garbage, not a database\xff" * 512)
     if damage in ("garbage-manifest", "both"):
-        (index_dir / "manifest.json").write_bytes(b"{\"format\": 1, \"sections\": [tru")
+        (index_dir / "manifest.json").write_bytes(b'{"format": 1, "sections": [tru')
     if damage == "wrong-format-manifest":
         (index_dir / "manifest.json").write_text(json.dumps({"format": 99}), encoding="utf-8")
     if damage == "manifest-without-vectors":
@@ -312,21 +350,45 @@ def test_damage_aside_never_lands_inside_an_earlier_aside(tmp_path, letters):
         assert sorted(p.name for p in folder.iterdir()) == ["manifest.json"]
 
 
-def test_model_change_reembeds_everything(tmp_path, letters):
+def test_model_change_reembeds_everything(backend, letters):
     """Vectors of one model are meaningless to another: a new model id re-embeds every section."""
-    index_dir = tmp_path / "index"
     secs = sections()
-    ChromaIndex(index_dir, letters, "letters-v1").sync(secs)
+    backend.open(letters, "letters-v1").sync(secs)
     other = LetterEmbeddings()
-    index = reopen(index_dir, other, "letters-v2")
+    index = backend.reopen(other, "letters-v2")
     report = index.sync(secs)
     assert report.embedded == texts_of(*secs) == other.texts
     assert report.added == 3
-    assert read_manifest(index_dir).model_id == "letters-v2"
+    assert backend.manifest().model_id == "letters-v2"
     # The old model's rows are swept: exactly one set of rows remains.
     assert len(index.chunks.get()["ids"]) == sum(len(section_chunks(s)) for s in secs)
     assert len(index.units.get()["ids"]) == sum(len(section_units(s)) for s in secs)
     # And going back to the first model re-embeds again rather than trusting stale vectors.
-    again = reopen(index_dir, letters, "letters-v1")
+    again = backend.reopen(letters, "letters-v1")
     before = letters.texts
     assert again.sync(secs).embedded == texts_of(*secs) == letters.texts - before
+
+
+def test_keyword_index_is_kept_and_an_edit_matches_a_full_build(backend, letters, monkeypatch):
+    """The keyword index is stored with the index (a restart tokenizes nothing), and after an edit it scores
+    exactly as one built from scratch on the edited sections."""
+    from index import retrieve
+    from index.retrieve import KeywordIndex
+
+    index = backend.open(letters)
+    index.sync(sections())
+    index.sync(sections(NOTE.replace("bread and butter", "beans and barley")))
+    fresh = KeywordIndex(index.sections)
+    for query in ("beans barley", "bread butter", "curry cumin", "apples"):
+        assert index.keyword.scores(query) == pytest.approx(fresh.scores(query))
+    tokenized: list[str] = []
+    real = retrieve.keyword_document
+    monkeypatch.setattr(retrieve, "keyword_document", lambda s: tokenized.append(s.key) or real(s))
+    again = backend.reopen(letters)
+    assert again.keyword.scores("beans barley") == pytest.approx(fresh.scores("beans barley"))
+    assert tokenized == []
+    beans = NOTE.replace("bread and butter", "beans and barley")
+    again.sync(sections(beans.replace("apples and avocados", "apricots and almonds")))
+    assert tokenized == ["farm.md#alpha"]  # only the edited section
+    expected = KeywordIndex(again.sections).scores("apricots almonds")
+    assert again.keyword.scores("apricots almonds") == pytest.approx(expected)
