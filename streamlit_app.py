@@ -2,43 +2,68 @@
 
 Run: `streamlit run streamlit_app.py` (settings come from NOTES_* variables, see assistant/settings.py).
 This and the page modules (`practice_page.py`) are the only modules that import streamlit; everything they
-show comes from `assistant.app` and `practice`.
+show comes from `assistant.app`, `assistant.chats` (saved chats), `assistant.answering` (questions answered in
+the background, one after another) and `assistant.indexing` (the notes indexed in the background).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote as url_quote
 
 import streamlit as st
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
 from streamlit.delta_generator import DeltaGenerator
 
-from assistant.app import App, build
+from assistant.answering import ChatWorker, Stopped, Workers
+from assistant.app import App, build, make_embeddings
 from assistant.chain import EXTRACTIVE
+from assistant.chats import ChatStore, Reply, Turn
+from assistant.indexing import Indexer, MeteredEmbeddings
 from assistant.llm import LLMConfigError
-from assistant.questions import QuestionError
+from assistant.questions import QuestionError, clean_question
+from assistant.rendering import (
+    answer_markdown,
+    cite_links,
+    escape_dollars,
+    escape_md,
+    highlight,
+    note_markdown,
+    plain,
+    section_body,
+)
 from assistant.settings import Settings, SettingsError
 from assistant.types import Answer, Citation
 from corpus.reader import NotesError
 from corpus.types import Section
 from index.embeddings import ModelError
-from index.store import IndexError_, Progress
+from index.store import IndexError_
 
 ANSWER_AVATAR = ":material/menu_book:"
 REFUSAL_AVATAR = ":material/search_off:"
 USER_AVATAR = ":material/person:"
 PRACTICE_AVATAR = ":material/school:"
-NOTE_PARAM = "note"  # `?note=path#anchor` shows that note instead of the chat
+NOTE_PARAM = "note"  # `?note=path&at=anchor` shows that note instead of the chat
+AT_PARAM = "at"
+CHAT_PARAM = "chat"  # `?chat=id`: the saved chat this tab shows, so a reload comes back to it
+INPUT_KEY = "ask"
 # Errors the user can fix (a wrong folder, a missing model package, a bad NOTES_LLM or NOTES_TOP_K): one line each,
 # never a traceback. (An LLM that fails mid-answer is handled by the answerer: it falls back to the extractive answer.)
 SETUP_ERRORS = (NotesError, ModelError, IndexError_, LLMConfigError, SettingsError)
+# How often the page looks at an answer being written or an index being built (the issue asks for at least 1 s).
+LIVE_EVERY = 0.5
+INDEX_EVERY = 0.5
+
+
+def sentence(text: str) -> str:
+    """A message as the page shows it: starting with a capital letter. `"the question is empty"` -> `"The ..."`."""
+    return text[:1].upper() + text[1:]
 
 
 # Start-up: one model and one index per server, shared by every browser tab.
@@ -46,292 +71,89 @@ SETUP_ERRORS = (NotesError, ModelError, IndexError_, LLMConfigError, SettingsErr
 
 @dataclass
 class Shared:
-    """The app every session uses, and the lock that keeps a re-index from running under a question.
-
-    `synced` is False until the notes were first indexed: that run embeds every section, so it happens in
-    a session (with a progress bar) rather than inside the cached builder, which must not draw anything.
-    """
+    """The app every session uses; the lock that keeps a question and a step of indexing apart; the background
+    indexer; the saved chats and the workers that answer them."""
 
     app: App
     lock: threading.Lock = field(default_factory=threading.Lock)
-    synced: bool = False
     notices: list[str] = field(default_factory=list)
+    indexer: Indexer | None = None
+    store: ChatStore | None = None
+    workers: Workers | None = None
+    session_chats: dict[str, str] = field(default_factory=dict)  # browser session -> the chat it shows
 
 
 @st.cache_resource(show_spinner="Loading the embedding model and opening the index…")
 def load_shared(settings: Settings) -> Shared:
     notices: list[str] = []
-    app = build(settings, say=notices.append, sync=False)
+    embeddings = MeteredEmbeddings(make_embeddings(settings))
+    app = build(settings, embeddings=embeddings, say=notices.append, sync=False)
     # Loading the model takes seconds; pay it here, once, not on the first question.
-    app.embeddings.embed_query("warm up")
-    return Shared(app, notices=notices)
-
-
-def progress_bar(bar: DeltaGenerator) -> Progress:
-    """A `progress(done, total)` callable that feeds an `st.progress` element."""
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(done / total if total else 1.0, text=f"Embedding note text: {done} of {total}")
-
-    return progress
-
-
-def sync_notes(shared: Shared, label: str, first: bool = False) -> str | None:
-    """Re-read the notes and update the index, showing progress; returns what changed.
-
-    `first` is the start-up sync, skipped (None) when another tab finished it while this one waited.
-    """
-    with shared.lock:
-        if first and shared.synced:
-            return None
-        with st.status(label, expanded=True) as status:
-            # Under the index's lock, like the CLI: a CLI run under way is waited for, with its message as the label.
-            bar = progress_bar(st.progress(0.0))
-            report = shared.app.reindex(bar, say=lambda message: status.update(label=message))
-            shared.synced = True
-            status.update(label=f"Notes indexed: {report}", state="complete", expanded=False)
-    return str(report)
-
-
-def ready_app() -> Shared:
-    """The shared app, indexed; stops the page with a one-line error when the notes or model are unusable."""
-    try:
-        shared = load_shared(Settings.from_env())
-        if not shared.synced:
-            sync_notes(shared, "Indexing your notes (the first time embeds every section)…", first=True)
-    except SETUP_ERRORS as err:
-        st.error(str(err), icon=":material/error:")
-        st.stop()
+    embeddings.embed_query("warm up")
+    shared = Shared(app, notices=notices)
+    shared.indexer = Indexer(app, shared.lock, embeddings)
+    shared.store = ChatStore.beside(settings.resolved_index_dir)
+    shared.workers = Workers(shared.store, lambda question, history, worker: respond(shared, question, history, worker))
+    if app.needs_index or app.notes_changed:
+        # In the background: the chat is usable at once and answers from what is indexed so far.
+        shared.indexer.start()
     return shared
 
 
-# Rendering note text safely and readably.
+def ready_app() -> Shared:
+    """The shared app; stops the page with a one-line error when the notes or model are unusable."""
+    try:
+        return load_shared(Settings.from_env())
+    except SETUP_ERRORS as err:
+        st.error(sentence(str(err)), icon=":material/error:")
+        st.stop()
+        raise  # not reached: st.stop ends the run
 
 
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_CODE_SPAN = re.compile(r"(?<!\\)(`+)(?:.*?)\1")  # an escaped backtick opens no code span
-_UNESCAPED_DOLLAR = re.compile(r"(?<!\\)((?:\\\\)*)\$")  # `$` after an even number of backslashes
-_LINE_PREFIX = re.compile(r"^\s*(?:(?:[-*+]|\d+[.)])\s+|>\s*|#{1,6}\s+)*")
-_HEADING = re.compile(r"^ {0,3}#{1,6}(?:\s+|$)")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$:])")
+def history_of(turns: Sequence[Turn]) -> list[dict]:
+    """Answered turns as the assistant's history; an answer carries its cited keys so a follow-up knows its topic."""
+    out: list[dict] = []
+    for turn in turns:
+        answer = turn.reply.answer if turn.reply else None
+        if answer is None:
+            continue  # practice runs and stopped answers are no topic for a follow-up
+        out.append({"role": "user", "content": turn.question})
+        out.append({"role": "assistant", "content": answer.text, "cited": tuple(c.key for c in answer.citations)})
+    return out
 
 
-def escape_md(text: str) -> str:
-    """Plain text (a path, a heading) made safe to put inside markdown: shown as typed, never as markup."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
-
-
-# The app's `[n]` citation markers, kept; the characters that open markup anywhere in a line, in CommonMark, GFM
-# or Streamlit (links, images, HTML, emphasis, code, strikethrough, tables, headings, entities, `$` LaTeX, `:` icons
-# and directives, `https:` and `a@b.c` autolinks); and `www.`, GFM's other autolink.
-_MARKUP = re.compile(r"(\[\d+\])|([\\`*_~\[\]()!<>#|$:&@])|\b([Ww]{3})\.")
-# What opens a block at the start of a line: a list item (`-`, `+`, `1.`) or a setext underline (`=`).
-_BLOCK_START = re.compile(r"^([ \t]*(?:\d+(?=\.))?)([-+=.])", re.MULTILINE)
-
-
-def plain(text: str) -> str:
-    """Note text made inert in markdown: every character that could open markup backslash-escaped (CommonMark shows
-    an escaped character as itself), so no link, image, HTML, list, LaTeX or Streamlit directive can start. The
-    `[n]` citation markers stay: with `(` escaped and no link definitions, they can never become links.
-
-    `"![p](https://x.io/p.png) [1]"` -> `"\\!\\[p\\]\\(https\\://x.io/p.png\\) [1]"`
-    """
-    text = _MARKUP.sub(lambda m: m.group(1) or (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\."), text)
-    return _BLOCK_START.sub(r"\1\\\2", text)
-
-
-_COMMONMARK = MarkdownIt("commonmark")  # the parser corpus/ reads notes with; building it costs ~1 ms
-
-
-def answer_markdown(text: str) -> str:
-    """An answer redrawn as markdown that keeps its shape (paragraphs, lists, bold, italics, code) while every piece
-    of text in it stays text: answers quote notes, and a note's `\\[x\\](javascript:…)` or `\\!\\[pixel\\](https://…)`
-    is unescaped once quoted. Links, images and HTML show as they were written; nothing is followed or fetched.
-
-    `"**S3** — ![p](https://x.io/p.png) [1]"` -> `"**S3** — \\!\\[p\\]\\(https\\://x.io/p.png\\) [1]"`
-    """
-    blocks: list[str] = []
-    widths: list[int] = []  # content indent of each open list item, outermost first
-    ordered: list[bool] = []  # per open list
-    marker = ""  # the marker of a list item whose first block is not written yet
-    first_item = False
-    for tok in _COMMONMARK.parse(text):
-        kind = tok.type
-        if kind in ("bullet_list_open", "ordered_list_open"):
-            ordered.append(kind == "ordered_list_open")
-            first_item = True
-        elif kind in ("bullet_list_close", "ordered_list_close"):
-            ordered.pop()
-        elif kind == "list_item_open":
-            marker = f"{int(tok.info or 1)}{tok.markup} " if ordered[-1] else "- "
-            widths.append(len(marker))
-        elif kind == "list_item_close":
-            widths.pop()
-            marker = ""  # an empty item writes nothing
-        elif kind in ("inline", "fence", "code_block", "html_block"):
-            if kind == "inline":
-                body = _inline_markdown(tok.children or [])
-            elif kind == "html_block":
-                body = plain(" ".join(tok.content.split()))
-            else:
-                body = _fenced(tok)
-            indent = " " * sum(widths)
-            lines = body.split("\n")
-            if marker:
-                first = " " * sum(widths[:-1]) + marker + lines[0]
-                # A list hangs under its lead-in line; the items of one list stay together (a tight list).
-                separator = "\n\n" if first_item and len(widths) == 1 else "\n"
-                marker, first_item = "", False
-            else:
-                first, separator = indent + lines[0], "\n\n"
-            block = "\n".join([first, *(indent + line if line else line for line in lines[1:])])
-            blocks.append(separator + block if blocks else block)
-    return "".join(blocks)
-
-
-def _inline_markdown(children: Sequence[Token]) -> str:
-    """One paragraph's inline tokens back to markdown: emphasis and code kept, all text through `plain`."""
-    parts: list[str] = []
-    closers: list[str] = []
-    for tok in children:
-        kind = tok.type
-        if kind in ("strong_open", "strong_close", "em_open", "em_close"):
-            parts.append(tok.markup)
-        elif kind == "code_inline":
-            ticks = "`" * (max(map(len, re.findall(r"`+", tok.content)), default=0) + 1)
-            pad = " " if tok.content[:1] in ("`", " ") or tok.content[-1:] in ("`", " ") else ""
-            parts.append(f"{ticks}{pad}{tok.content}{pad}{ticks}")
-        elif kind in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif kind == "link_open":  # shown as written: `[text](href)`, or `<href>` for an autolink
-            autolink = tok.markup == "autolink"
-            parts.append(plain("<" if autolink else "["))
-            closers.append(plain(">" if autolink else f"]({tok.attrs.get('href', '')})"))
-        elif kind == "link_close":
-            parts.append(closers.pop() if closers else "")
-        elif kind == "image":
-            title = f' "{tok.attrs["title"]}"' if tok.attrs.get("title") else ""
-            parts.append(plain(f"![{tok.content}]({tok.attrs.get('src', '')}{title})"))
-        else:  # text, html_inline and anything else: its text, as text
-            parts.append(plain(tok.content))
-    return "".join(parts)
-
-
-def _fenced(tok: Token) -> str:
-    """A code block as a fence longer than any backtick run inside it: its content is shown verbatim."""
-    code = tok.content.rstrip("\n")
-    fence = "`" * max(3, max(map(len, re.findall(r"`+", code)), default=0) + 1)
-    language = tok.info.split()[0] if tok.info.split() and re.fullmatch(r"[\w+#.-]+", tok.info.split()[0]) else ""
-    return f"{fence}{language}\n{code}\n{fence}"
-
-
-def escape_dollars(markdown: str, small_headings: bool = False) -> str:
-    """`$` outside code escaped: Streamlit reads `$...$` as LaTeX, which would mangle "costs $5 to $10".
-
-    With `small_headings`, a note's own headings are shown at one small size, so a quoted section does not
-    shout over the chat around it.
-    """
-    out, in_fence = [], False
-    for line in markdown.split("\n"):
-        fence = _FENCE.match(line)
-        if fence:
-            in_fence = not in_fence
-        if in_fence or fence:
-            out.append(line)
-            continue
-        if small_headings:
-            line = _HEADING.sub("##### ", line)
-        parts, last = [], 0
-        for code in _CODE_SPAN.finditer(line):
-            parts += [_escape_dollar(line[last : code.start()]), code.group(0)]
-            last = code.end()
-        out.append("".join([*parts, _escape_dollar(line[last:])]))
-    return "\n".join(out)
-
-
-def _escape_dollar(text: str) -> str:
-    """`$` escaped unless the note escaped it already: `"\\$5 or $6"` -> `"\\$5 or \\$6"` (escaping `\\$` again
-    would make it `\\\\$`, a backslash and then a live `$`)."""
-    return _UNESCAPED_DOLLAR.sub(r"\1\\$", text)
-
-
-def fenced_ranges(markdown: str) -> list[tuple[int, int]]:
-    """Character ranges of fenced code blocks: a highlight there would show as literal markup."""
-    ranges, start, pos = [], None, 0
-    for line in markdown.split("\n"):
-        if _FENCE.match(line):
-            if start is None:
-                start = pos
-            else:
-                ranges.append((start, pos + len(line)))
-                start = None
-        pos += len(line) + 1
-    if start is not None:
-        ranges.append((start, len(markdown)))
-    return ranges
-
-
-def find_quote(markdown: str, quote: str) -> tuple[int, int] | None:
-    """Where a quoted sentence sits in the section source, ignoring markup between its words.
-
-    Quotes are plain text ("Lambda — runs functions") while the source has markup ("**Lambda** — runs
-    functions"), so the words are matched in order with any non-word characters between them.
-    """
-    words = re.findall(r"[^\W_]+", quote)
-    if not words:
-        return None
-    # Emphasis around the first or last word is taken in, so a highlight never cuts a `**bold**` in half.
-    # A match never starts right after a backslash: that `*` or `_` is the note's escaped character, not emphasis.
-    pattern = r"(?<![^\W_])(?<!\\)[*_]*" + r"[\W_]+".join(map(re.escape, words)) + r"(?![^\W_])[*_]*[.!?:;]?"
-    match = re.search(pattern, markdown)
-    return match.span() if match else None
-
-
-def mark_line(text: str) -> str | None:
-    """One line's piece of a quote wrapped in a highlight, or None when its markup would break the wrapper."""
-    core = text.strip()
-    if not core:
-        return text
-    unbalanced = core.count("`") % 2 or core.count("**") % 2 or core.replace("**", "").count("*") % 2
-    if "[" in core or "]" in core or unbalanced:
-        return None
-    lead = text[: len(text) - len(text.lstrip())]
-    trail = text[len(text.rstrip()) :]
-    return f"{lead}:orange-background[{core}]{trail}"
-
-
-def mark_span(text: str) -> str | None:
-    """A matched quote wrapped line by line (a highlight cannot span list items or paragraphs)."""
-    lines = text.split("\n")
-    marked = []
-    for i, line in enumerate(lines):
-        prefix = _LINE_PREFIX.match(line).group(0) if i else ""
-        body = mark_line(line[len(prefix) :])
-        if body is None:
-            return None
-        marked.append(prefix + body)
-    return "\n".join(marked)
-
-
-def highlight(markdown: str, quotes: Sequence[str]) -> tuple[str, list[str]]:
-    """The section source with the quoted sentences highlighted, and the quotes that could not be marked."""
-    code = fenced_ranges(markdown)
-    found: list[tuple[int, int, str]] = []
-    missed: set[str] = set()
-    for quote in quotes:
-        span = find_quote(markdown, quote)
-        if span is None or any(s < span[1] and span[0] < e for s, e, *_ in [*code, *found]):
-            missed.add(quote)  # not found, inside code, or overlapping a quote already marked
-        else:
-            found.append((*span, quote))
-    out = markdown
-    for start, end, quote in sorted(found, reverse=True):  # from the end, so earlier offsets stay valid
-        marked = mark_span(out[start:end])
-        if marked is None:
-            missed.add(quote)
-        else:
-            out = out[:start] + marked + out[end:]
-    return out, [q for q in quotes if q in missed]
+def respond(shared: Shared, question: str, history: Sequence[Turn], worker: ChatWorker) -> Reply:
+    """Answer one message in a worker thread: under the lock (Stop is heard while waiting for it), a practice
+    reply when it is one, else an answer from the index as it is, saying so while the notes are still indexed."""
+    options = worker.options
+    if not shared.lock.acquire(blocking=False):  # a step of indexing or another chat's answer holds it
+        worker.queued(True)
+        while not shared.lock.acquire(timeout=0.1):
+            if worker.stopping:
+                raise Stopped
+        worker.queued(False)
+    try:
+        # Read with the lock held: no step of indexing runs now, so this is what the index holds.
+        progress = shared.indexer.progress if shared.indexer else None
+        said = practise(shared, worker, question)
+        if said is not None:
+            return Reply(practice=said)
+        with shared.app.reading() as app:
+            # The app is shared across tabs: top-k is this chat's choice, set under the lock for this question only.
+            app.assistant.top_k = options.get("top_k", app.settings.top_k)
+            stream = app.assistant.stream(question, history_of(history), use_llm=options.get("use_llm", True))
+            # A refusal known up front is not streamed: the page draws it once, as the info box it is, instead
+            # of as an answer that turns into one when it is finished.
+            for piece in stream:
+                if not stream.refused:
+                    worker.piece(piece)
+            answer = stream.answer
+    finally:
+        shared.lock.release()
+    if progress is not None and progress.running and progress.files:
+        notice = f"Answered while indexing: {progress.so_far()}; what is not indexed yet may say more."
+        answer = dataclasses.replace(answer, notices=(*answer.notices, notice))
+    return Reply(answer=answer)
 
 
 # One answer: text, sources, and how it was found.
@@ -341,37 +163,85 @@ def lines_label(c: Citation) -> str:
     return f"lines {c.line_start}–{c.line_end}" if c.line_end != c.line_start else f"line {c.line_start}"
 
 
-def note_link(settings: Settings, c: Citation) -> str:
-    """A markdown link `path#anchor` to the section: on the forge when one is set, else in the app's note view.
-
-    (A `file://` link to the note on disk would be refused by the browser from an http page.) Streamlit opens
-    markdown links in a new tab, so the chat stays where it was.
-    """
-    fragment = f"#{url_quote(c.anchor)}" if c.anchor else ""
-    if settings.forge_url:
-        base = settings.forge_url if settings.forge_url.endswith("/") else settings.forge_url + "/"
-        url = f"{base}{url_quote(c.path)}{fragment}"
+def open_note(path: str, anchor: str = "") -> None:
+    """Show a note in this tab (a button's callback): the chat id stays in the URL for the way back."""
+    st.query_params[NOTE_PARAM] = path
+    if anchor:
+        st.query_params[AT_PARAM] = anchor
     else:
-        url = f"?{NOTE_PARAM}={url_quote(c.path)}{fragment}"
-    return f"[{escape_md(c.key)}](<{url}>)"
+        st.query_params.pop(AT_PARAM, None)
 
 
-def show_section(settings: Settings, c: Citation, label: str) -> None:
+def back_to_chat() -> None:
+    st.query_params.pop(NOTE_PARAM, None)
+    st.query_params.pop(AT_PARAM, None)
+
+
+def note_link(settings: Settings, c: Citation) -> str | None:
+    """A markdown link `path#anchor` to the section on the forge, when one is set (it opens in a new tab); None
+    when the note is shown in the app's own note view, which opens in this tab from a button."""
+    if not settings.forge_url:
+        return None
+    fragment = f"#{url_quote(c.anchor)}" if c.anchor else ""
+    base = settings.forge_url if settings.forge_url.endswith("/") else settings.forge_url + "/"
+    return f"[{escape_md(c.key)}](<{base}{url_quote(c.path)}{fragment}>)"
+
+
+def show_section(settings: Settings, c: Citation, label: str, key: str) -> None:
     """A source as an expander: where it is, and its text with the sentences the answer used highlighted."""
     title = f"{label} {c.path} — {' › '.join(c.heading_path)} · {lines_label(c)}"
+    st.html(f'<span id="{key}"></span>')  # where the answer's `[n]` link lands
     with st.expander(escape_md(title)):
-        st.markdown(f"{note_link(settings, c)} · {escape_md(' > '.join(c.heading_path))} · {lines_label(c)}")
+        where = f"{escape_md(' > '.join(c.heading_path))} · {lines_label(c)}"
+        if link := note_link(settings, c):
+            st.markdown(f"{link} · {where}")
+        else:
+            st.markdown(f"{code_span(c.key)} · {where}")
+            st.button(
+                "Open in the note view",
+                icon=":material/article:",
+                key=f"open-{key}",
+                on_click=open_note,
+                args=(c.path, c.anchor),
+            )
         if c.hidden:
             st.caption(
                 ":material/visibility_off: Part of this section is commented out in your notes (inside `<!-- -->`);"
                 " it is searchable and may be quoted, but you hid it."
             )
-        text, missed = highlight(c.markdown, c.quotes)
+        shown_text, _ = note_markdown(c.markdown, c.path)
+        text, missed = highlight(shown_text, c.quotes)
         with st.container(border=True):
             st.markdown(escape_dollars(text, small_headings=True))
         if missed:
             st.caption("Sentences the answer used from this section:")
             st.markdown("\n".join(f"- {plain(q)}" for q in missed))
+
+
+def code_span(text: str) -> str:
+    """Text as inline code, shown exactly (no escapes inside code): `"a#b"` -> "`a#b`", "x`y" -> "``x`y``"."""
+    text = " ".join(text.split())
+    ticks = "`" * (max(map(len, re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def search_rows(answer: Answer) -> list[str]:
+    """What the search found, one short markdown block per section: readable at any width (a 390 px phone too),
+    where a six-column table was cut off.
+
+    -> `"**1.** `aws.md#lambda`  \\nAWS \\> Compute \\> Lambda · lines 3–9  \\n"`
+       `"fused 0.032 · dense 0.614 · keyword 0.500"`
+    """
+    rows = []
+    for n, hit in enumerate(answer.hits, start=1):
+        s = hit.section
+        lines = f"lines {s.line_start}–{s.line_end}" if s.line_end != s.line_start else f"line {s.line_start}"
+        rows.append(
+            f"**{n}.** {code_span(s.key)}  \n{escape_md(s.breadcrumb)} · {lines}  \n"
+            f"fused {hit.score:.3f} · dense {hit.dense:.3f} · keyword {hit.keyword:.3f}"
+        )
+    return rows
 
 
 def show_search(answer: Answer) -> None:
@@ -381,76 +251,64 @@ def show_search(answer: Answer) -> None:
             st.markdown(f"Your follow-up was rewritten to stand alone: **{escape_md(answer.standalone)}**")
         else:
             st.markdown(f"Searched for: **{escape_md(answer.standalone)}**")
-        rows = [
-            {
-                "section": hit.section.key,
-                "fused": hit.score,
-                "dense": hit.dense,
-                "keyword": hit.keyword,
-                "lines": f"{hit.section.line_start}–{hit.section.line_end}",
-                "heading path": hit.section.breadcrumb,
-            }
-            for hit in answer.hits
-        ]
+        rows = search_rows(answer)
         if rows:
-            # Narrow columns: the chat is narrow, and the scores must show without scrolling sideways.
-            score = st.column_config.NumberColumn(format="%.3f", width="small")
-            columns = {"section": st.column_config.TextColumn(width="medium"), "fused": score, "dense": score}
-            columns |= {"keyword": score, "lines": st.column_config.TextColumn(width="small")}
-            st.dataframe(rows, hide_index=True, width="stretch", column_config=columns)
+            st.markdown("\n\n".join(rows))
         else:
             st.caption("Nothing in the index matched.")
         st.caption(f"Answered by the {answer.answerer} answerer in {answer.seconds:.2f} s.")
 
 
-def show_answer(settings: Settings, answer: Answer) -> None:
-    """A finished answer, or the "not in your notes" reply: used both live and when the chat is replayed."""
+def show_answer(settings: Settings, answer: Answer, key: str) -> None:
+    """A finished answer, or the "not in your notes" reply: used both live and when the chat is replayed.
+
+    `key` names this answer on the page: its sources' anchors (`[n]` links to them) and buttons.
+    """
     if answer.refused:
         st.info(answer_markdown(answer.text), icon=REFUSAL_AVATAR)
         if answer.related:
-            st.caption("Related sections (they do not answer the question):")
+            st.caption("Related reading (not used in the answer):")
             for c in answer.related:
-                show_section(settings, c, "Related:")
+                show_section(settings, c, "Related:", f"{key}-r{c.number}")
     else:
-        st.markdown(answer_markdown(answer.text))
+        anchors = {c.number: f"{key}-{c.number}" for c in answer.citations}
+        st.markdown(cite_links(answer_markdown(answer.text), anchors))
         if answer.dropped:
             st.caption(f"{len(answer.dropped)} sentence(s) the notes did not support were left out.")
         st.caption("Sources")
         for c in answer.citations:
-            show_section(settings, c, f"[{c.number}]")
+            show_section(settings, c, f"[{c.number}]", anchors[c.number])
     for notice in answer.notices:
-        st.caption(f":material/info: {escape_md(notice)}")
+        st.caption(f":material/info: {escape_md(sentence(notice))}")
     show_search(answer)
 
 
-# The note view: `?note=path#anchor` shows one note, each heading an anchor a source link can jump to.
+# The note view: `?note=path&at=anchor` shows one note, each heading an anchor; links to other notes open them
+# here, in the same tab, and "Back to chat" returns to the chat the tab showed.
 
 
-_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)\s*$")
+def scroll_to(anchor: str) -> None:
+    """Scroll the page to a heading once it is drawn (a button cannot put `#anchor` in the URL)."""
+    target = re.sub(r"[^\w-]", "", anchor)
+    if target:
+        st.html(
+            "<script>(() => { let n = 0; const go = () => { const el = document.getElementById("
+            f"'{target}'); if (el) el.scrollIntoView(); else if (n++ < 50) setTimeout(go, 100); }}; go(); }})();"
+            "</script>",
+            unsafe_allow_javascript=True,
+        )
 
 
-def section_body(section: Section) -> str:
-    """The section's markdown without its own heading line, which the note view draws as an anchored header."""
-    lines = section.markdown.split("\n")
-    if not section.title:
-        return section.markdown
-    if lines and _HEADING.match(lines[0]):
-        lines = lines[1:]
-    elif len(lines) > 1 and _SETEXT_UNDERLINE.match(lines[1]):
-        lines = lines[2:]
-    return "\n".join(lines).strip("\n")
-
-
-def show_note(app: App, path: str) -> None:
+def show_note(app: App, path: str, anchor: str = "") -> None:
     """One note from the index, section by section; only a path the index knows is shown, never a file read."""
+    st.button("Back to chat", icon=":material/arrow_back:", on_click=back_to_chat, key="back")
     sections = [s for s in app.index.sections if s.path == path]
     if not sections:
         st.error("No such note in your notes folder.", icon=":material/error:")
-        st.markdown("[:material/arrow_back: Back to chat](./)")
         return
     st.title(escape_md(path))
-    st.markdown("[:material/arrow_back: Back to chat](./)")
-    for s in sections:
+    known = {s.path for s in app.index.sections}
+    for i, s in enumerate(sections):
         if s.title:
             title = escape_md(s.title)
             if s.level <= 1:
@@ -459,84 +317,206 @@ def show_note(app: App, path: str) -> None:
                 st.subheader(title, anchor=s.anchor or False)
         if s.hidden:
             st.caption(":material/visibility_off: Part of this section is commented out in your notes (`<!-- -->`).")
-        body = section_body(s)
+        body, links = note_markdown(section_body(s), s.path)
         if body.strip():
-            st.markdown(escape_dollars(body, small_headings=True))
+            st.markdown(escape_dollars(body))
+        for j, link in enumerate(links):
+            where = link.path + (f" › {link.anchor}" if link.anchor else "")
+            if link.path in known:
+                st.button(
+                    f"{link.text} → {where}",
+                    icon=":material/link:",
+                    key=f"link-{i}-{j}",
+                    on_click=open_note,
+                    args=(link.path, link.anchor),
+                )
+            else:
+                st.caption(f":material/link_off: {escape_md(link.text)} → {escape_md(where)} (not in your notes)")
+    if anchor:
+        scroll_to(anchor)
 
 
-# The chat: history in session state, replayed every run.
+# Saved chats: the current one is `?chat=id`; the store keeps every question and reply.
 
 
-def messages() -> list[dict]:
-    """This session's chat: `{"role": "user", "content"}` and `{"role": "assistant", "answer": Answer}`."""
-    return st.session_state.setdefault("messages", [])
+def session_id() -> str:
+    """This browser tab's id, made in its first run (which nothing cuts short: no message can be sent before the
+    page is drawn), so it is there in every later one."""
+    return st.session_state.setdefault("tab", uuid.uuid4().hex)
 
 
-def history_turns() -> list[dict]:
-    """The chat as the assistant's history; an answer carries its cited keys so a follow-up knows its topic."""
-    turns = []
-    for m in messages():
-        if "practice" in m:
-            continue  # a practice run is no topic for a follow-up
-        if m["role"] == "user":
-            turns.append({"role": "user", "content": m["content"]})
+def chat_of(shared: Shared) -> str | None:
+    """The chat this tab shows, read without writing anything (see `current_chat`)."""
+    chat_id = st.query_params.get(CHAT_PARAM) or shared.session_chats.get(session_id())
+    return chat_id if chat_id and shared.store.exists(chat_id) else None
+
+
+def current_chat(shared: Shared) -> str | None:
+    """The chat this tab shows: `?chat=id`, or the one this session last sent to when the URL does not say yet.
+
+    The latter is kept server-side (`Shared.session_chats`), not in session state: a message sent 0.2 s after
+    another cuts the first one's run short, and Streamlit then dropped what that run had put in session state,
+    so the second question went to a chat of its own (seen in the browser test).
+    """
+    chat_id = st.query_params.get(CHAT_PARAM) or shared.session_chats.get(session_id())
+    if chat_id and shared.store.exists(chat_id):
+        if st.query_params.get(CHAT_PARAM) != chat_id:
+            st.query_params[CHAT_PARAM] = chat_id
+        return chat_id
+    shared.session_chats.pop(session_id(), None)
+    if st.query_params.get(CHAT_PARAM):
+        st.query_params.pop(CHAT_PARAM, None)  # deleted (in another tab) or mistyped: a new chat
+    return None
+
+
+def show_chat(chat_id: str | None) -> None:
+    """Make `chat_id` this tab's chat: server-side first (see `current_chat`), then in the URL."""
+    shared = ready_app()
+    if chat_id is None:
+        shared.session_chats.pop(session_id(), None)
+        st.query_params.pop(CHAT_PARAM, None)
+    else:
+        shared.session_chats[session_id()] = chat_id
+        st.query_params[CHAT_PARAM] = chat_id
+
+
+def as_messages(turns: Sequence[Turn]) -> list[dict]:
+    """Turns as `{"role": "user", "content"}` and `{"role": "assistant", "answer" | "practice"}` messages, for
+    the export. A question still waiting has no reply yet; a stopped answer is its text so far."""
+    out: list[dict] = []
+    for turn in turns:
+        reply = turn.reply
+        out.append(
+            {"role": "user", "content": turn.question, **({"practice": True} if reply and reply.practice else {})}
+        )
+        if reply is None:
+            continue
+        if reply.answer is not None:
+            out.append({"role": "assistant", "answer": reply.answer})
+        elif reply.practice:
+            out.append({"role": "assistant", "practice": reply.practice})
+        elif reply.error:
+            out.append({"role": "assistant", "practice": plain(sentence(reply.error))})
         else:
-            answer: Answer = m["answer"]
-            turns.append({"role": "assistant", "content": answer.text, "cited": tuple(c.key for c in answer.citations)})
-    return turns
+            out.append({"role": "assistant", "practice": plain(f"(Stopped) {reply.stopped or ''}")})
+    return out
 
 
-def replay(settings: Settings) -> None:
-    for m in messages():
-        if m["role"] == "user":
-            with st.chat_message("user", avatar=USER_AVATAR):
-                st.markdown(escape_dollars(m["content"]))
-        elif "practice" in m:
-            with st.chat_message("assistant", avatar=PRACTICE_AVATAR):
-                st.markdown(m["practice"])  # built by practice.chat, note text escaped there
-        else:
-            answer: Answer = m["answer"]
-            with st.chat_message("assistant", avatar=REFUSAL_AVATAR if answer.refused else ANSWER_AVATAR):
-                show_answer(settings, answer)
-
-
-def stream_answer(pieces: Iterable[str]) -> None:
-    """An answer drawn as its pieces arrive, each redraw as inert as the finished answer (~1 ms a parse)."""
-    slot = st.empty()
-    text = ""
-    for piece in pieces:
-        text += piece
-        slot.markdown(answer_markdown(text))
-
-
-def ask(shared: Shared, question: str, top_k: int) -> None:
-    """Answer one question: stream the text, then redraw it with its sources once it is complete."""
-    history = history_turns()
-    with st.chat_message("user", avatar=USER_AVATAR):
-        st.markdown(escape_dollars(question))
-    # The app is shared across tabs: top-k is this session's choice, set under the lock for this question only.
-    # `reading()` holds the index's own lock too, so a CLI run waits for the answer (and the answer for it), and
-    # reopens the index when a CLI run re-indexed it since the last question.
-    with shared.lock, shared.app.reading():
-        app = shared.app
-        app.assistant.top_k = top_k
-        try:
-            # The sidebar's answerer: the configured LLM unless the user picked the extractive one.
-            stream = app.assistant.stream(question, history, use_llm=st.session_state.get("answerer") != EXTRACTIVE)
-        except QuestionError as err:
-            st.warning(str(err), icon=":material/edit_note:")
-            return
+def show_reply(settings: Settings, turn: Turn) -> None:
+    reply = turn.reply
+    if reply.answer is not None:
+        answer = reply.answer
+        with st.chat_message("assistant", avatar=REFUSAL_AVATAR if answer.refused else ANSWER_AVATAR):
+            show_answer(settings, answer, f"t{turn.id}")
+    elif reply.practice:
+        with st.chat_message("assistant", avatar=PRACTICE_AVATAR):
+            st.markdown(reply.practice)  # built by practice.chat, note text escaped there
+    elif reply.error:
         with st.chat_message("assistant", avatar=ANSWER_AVATAR):
-            live = st.empty()
-            with live.container():
-                stream_answer(stream)
-            answer = stream.answer
-    messages().extend([{"role": "user", "content": question}, {"role": "assistant", "answer": answer}])
-    if answer.refused:
-        # A refusal looks different from an answer (its own avatar): redraw the turn from history.
-        st.rerun()
-    with live.container():
-        show_answer(app.settings, answer)
+            st.error(escape_md(sentence(" ".join(reply.error.split()))), icon=":material/error:")
+    else:
+        with st.chat_message("assistant", avatar=ANSWER_AVATAR):
+            if reply.stopped:
+                st.markdown(answer_markdown(reply.stopped))
+            st.caption(":material/stop_circle: Stopped.")
+
+
+def show_question(turn: Turn) -> None:
+    with st.chat_message("user", avatar=USER_AVATAR):
+        st.markdown(escape_dollars(plain(turn.question)))
+
+
+@st.fragment(run_every=LIVE_EVERY)
+def pending(shared: Shared, chat_id: str, waiting: tuple[int, ...]) -> None:
+    """The questions still waiting for a reply, the first one's answer as it is written; redrawn every
+    `LIVE_EVERY` seconds, and the whole page once they are answered."""
+    worker = shared.workers.of(chat_id)
+    turns = {t.id: t for t in shared.store.turns(chat_id)}
+    if any(turns.get(i) is None or turns[i].reply is not None for i in waiting) or not worker.busy:
+        st.rerun(scope="app")
+    live = worker.live
+    for i in waiting:
+        turn = turns[i]
+        show_question(turn)
+        with st.chat_message("assistant", avatar=ANSWER_AVATAR):
+            if live is not None and live.turn == i:
+                if live.text:
+                    st.markdown(answer_markdown(live.text))
+                if live.queued:
+                    st.caption(
+                        ":material/hourglass_top: Waiting for the index: a step of indexing, or another chat's"
+                        " answer, is using it."
+                    )
+                else:
+                    st.caption(":material/edit_note: Writing the answer…")
+                st.button("Stop", icon=":material/stop_circle:", key="stop", on_click=worker.stop)
+            else:
+                st.caption(":material/schedule: Waiting: answered after the question above.")
+
+
+def answer_options(shared: Shared) -> dict:
+    """The sidebar's answerer (the configured LLM unless the user picked the extractive one) and top-k."""
+    return {
+        "top_k": st.session_state.get("top_k", shared.app.settings.top_k),
+        "use_llm": st.session_state.get("answerer") != EXTRACTIVE,
+    }
+
+
+def send(shared: Shared, chat_id: str | None, question: str) -> str:
+    """Save a question and have it answered in the background; returns the chat it went to.
+
+    Everything is saved before the first Streamlit call: a message sent right after this one cuts this run short
+    at such a call, and the question must not be lost with it.
+    """
+    store = shared.store
+    new = chat_id is None
+    if new:
+        chat_id = store.create(question)
+    store.ask(chat_id, question)
+    worker = shared.workers.of(chat_id)
+    worker.options = answer_options(shared)
+    worker.kick()
+    shared.session_chats[session_id()] = chat_id
+    if new:
+        show_chat(chat_id)
+    return chat_id
+
+
+def submitted(shared: Shared, chat_id: str | None, message: str) -> bool:
+    """A message from the box: checked first (a rejected one goes back into the box, with why: False), then a
+    practice reply or a question."""
+    try:
+        clean_question(message)
+    except QuestionError as err:
+        st.session_state["rejected"] = sentence(str(err))
+        st.session_state["refill"] = message
+        return False
+    editing = st.session_state.pop("editing", None)
+    if editing is not None and chat_id is not None:
+        shared.store.forget(editing)  # the edited question replaces the last one and its answer
+    send(shared, chat_id, message)  # a practice reply or an answer: the chat's worker tells them apart
+    return True
+
+
+def example_questions(sections: Sequence[Section], count: int = 3) -> list[str]:
+    """Questions to start with, from the headings of the notes loaded: the content sections with the most to say.
+
+    Sections titled "Lambda" (900 chars), "S3" (500), "Intro" (40) -> `["Tell me about Lambda", "Tell me about S3"]`
+    for count 2; a heading that asks a question ("What is kubernetes ?") is asked as it is ("What is kubernetes?");
+    one longer than five words, or already asked by a longer section, is skipped.
+    """
+    seen: set[str] = set()
+    ranked = sorted((s for s in sections if s.indexable and s.title), key=lambda s: -len(s.text))
+    out = []
+    for s in ranked:
+        title = " ".join(s.title.strip(" :#").split())
+        if not title or len(title.split()) > 5 or title.lower() in seen:
+            continue
+        seen.add(title.lower())
+        out.append(sentence(re.sub(r"\s+\?$", "?", title)) if title.endswith("?") else f"Tell me about {title}")
+        if len(out) == count:
+            break
+    return out
 
 
 # Export: the chat as a markdown file that keeps its citations.
@@ -562,7 +542,7 @@ def export_markdown(settings: Settings, chat: Sequence[dict]) -> str:
         lines += [answer_markdown(answer.text), ""]  # the file is markdown too: quoted notes stay text in it
         sources = answer.related if answer.refused else answer.citations
         if sources:
-            lines.append("Related sections (not in the notes):" if answer.refused else "Sources:")
+            lines.append("Related reading (not used in the answer):" if answer.refused else "Sources:")
             lines += [
                 f"- [{c.number}] `{c.key}` — {escape_md(' > '.join(c.heading_path))}, {lines_label(c)}" for c in sources
             ]
@@ -570,7 +550,7 @@ def export_markdown(settings: Settings, chat: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-# The sidebar: notes, index, settings, chat actions.
+# The sidebar: notes, index, settings, chats.
 
 
 def index_status(app: App) -> str:
@@ -582,36 +562,93 @@ def index_status(app: App) -> str:
     return f"{files} file(s), {len(sections)} sections ({searchable} searchable) · last indexed {when}"
 
 
-def new_chat() -> None:
-    st.session_state["messages"] = []
-    st.session_state.pop("chat_practice", None)
+@st.fragment(run_every=INDEX_EVERY)
+def indexing_progress(shared: Shared) -> None:
+    """The background index's progress, read every `INDEX_EVERY` s; the whole page redraws once it is over."""
+    progress = shared.indexer.progress
+    if not progress.running:
+        st.session_state["index_seen"] = progress.state
+        st.rerun(scope="app")
+    share = progress.texts_done / progress.texts if progress.texts else 0.0
+    # The seconds tick at every redraw: between two counts (a step's write to the index took up to 1.8 s on this
+    # loaded 2-core machine) the line still shows the work is going on.
+    elapsed = time.monotonic() - progress.started
+    st.progress(share, text=escape_md(f"{progress.line()} · {elapsed:.0f} s"))
+    st.caption("You can ask already: answers come from the notes indexed so far.")
 
 
-def sidebar(shared: Shared) -> tuple[int, DeltaGenerator]:
-    """Draw the notes, index and settings part of the sidebar; returns the chosen top-k and a slot below it.
+def index_panel(shared: Shared) -> None:
+    app = shared.app
+    indexer = shared.indexer
+    st.markdown(escape_md(index_status(app)))
+    progress = indexer.progress
+    if progress.running:
+        indexing_progress(shared)
+    elif progress.state == "failed":
+        st.error(escape_md(sentence(progress.line())), icon=":material/error:")
+        st.caption("Answers still come from the index as it was last built (the counts above).")
+    elif progress.state == "done" and progress.report:
+        st.caption(escape_md(f"Last sync: {progress.report}"))
+    if st.button(
+        "Re-index notes",
+        icon=":material/refresh:",
+        help="Embed only the sections that changed",
+        disabled=progress.running,
+    ):
+        indexer.start()
+        st.rerun()
 
-    The chat actions go in that slot at the end of the run: drawn now, the export would miss the answer
-    this run is about to add.
-    """
+
+def rename_chat(store: ChatStore, chat_id: str) -> None:
+    store.rename(chat_id, st.session_state.get(f"title-{chat_id}", ""))
+
+
+def delete_chat(store: ChatStore, chat_id: str) -> None:
+    store.delete(chat_id)
+    show_chat(None)
+
+
+def pick_chat(chat_id: str | None) -> None:
+    st.session_state.pop("editing", None)
+    show_chat(chat_id)
+
+
+def chats_panel(shared: Shared, chat_id: str | None) -> None:
+    """The saved chats, newest first: pick one, start a new one, rename or delete the one shown."""
+    store = shared.store
+    st.subheader("Chats")
+    st.button("New chat", icon=":material/add_comment:", on_click=pick_chat, args=(None,), disabled=chat_id is None)
+    for chat in store.chats():
+        current = chat.id == chat_id
+        st.button(
+            escape_md(chat.title),
+            key=f"chat-{chat.id}",
+            icon=":material/chat_bubble:" if current else ":material/chat_bubble_outline:",
+            type="primary" if current else "tertiary",
+            on_click=pick_chat,
+            args=(chat.id,),
+            width="stretch",
+        )
+    if chat_id is not None:
+        with st.popover("Rename or delete this chat", icon=":material/edit:"):
+            st.text_input("Title", value=store.title(chat_id) or "", key=f"title-{chat_id}")
+            st.button("Rename", key="rename", on_click=rename_chat, args=(store, chat_id))
+            st.button(
+                "Delete chat", key="delete", icon=":material/delete:", on_click=delete_chat, args=(store, chat_id)
+            )
+
+
+def sidebar(shared: Shared, chat_id: str | None) -> DeltaGenerator:
+    """Draw the notes, index and settings part of the sidebar; returns a slot below it for the chat's actions
+    (drawn at the end of the run, so the export holds what this run showed)."""
     app = shared.app
     with st.sidebar:
         st.header("Your notes")
         st.caption("Notes folder")
         st.code(str(app.settings.notes_dir), language=None)
-        st.markdown(escape_md(index_status(app)))
-        if app.report is not None:
-            st.caption(f"Last sync: {app.report}")
+        index_panel(shared)
         for warning in [*shared.notices, *app.warnings]:
-            st.warning(warning, icon=":material/warning:")
-        if st.button("Re-index notes", icon=":material/refresh:", help="Embed only the sections that changed"):
-            try:
-                st.session_state["reindexed"] = sync_notes(shared, "Re-indexing your notes…")
-            except SETUP_ERRORS as err:
-                st.error(str(err), icon=":material/error:")
-            else:
-                st.rerun()  # redraw the status above with the new numbers
-        if done := st.session_state.pop("reindexed", None):
-            st.success(f"Re-indexed: {done}", icon=":material/check:")
+            st.warning(escape_md(sentence(warning)), icon=":material/warning:")
         st.divider()
         if app.assistant.llm is None:
             st.markdown(f"Answerer: **{EXTRACTIVE}**")
@@ -619,9 +656,11 @@ def sidebar(shared: Shared) -> tuple[int, DeltaGenerator]:
             st.radio("Answerer", [app.assistant.answerer, EXTRACTIVE], key="answerer")
         # The slider stops at 20 (past that sections add noise), unless NOTES_TOP_K asked for more.
         most = max(20, app.settings.top_k)
-        top_k = st.slider("Sections to read (top-k)", 1, most, app.settings.top_k, key="top_k")
+        st.slider("Sections to read (top-k)", 1, most, app.settings.top_k, key="top_k")
         st.divider()
-        return top_k, st.container()
+        actions = st.container()
+        chats_panel(shared, chat_id)
+        return actions
 
 
 def last_answer_speed(chat: Sequence[dict]) -> str | None:
@@ -636,13 +675,12 @@ def last_answer_speed(chat: Sequence[dict]) -> str | None:
     return None
 
 
-def chat_actions(slot: DeltaGenerator, settings: Settings) -> None:
-    """New chat and export, for the chat as it stands at the end of this run."""
-    chat = messages()
+def chat_actions(slot: DeltaGenerator, settings: Settings, turns: Sequence[Turn]) -> None:
+    """The export, for the chat as it stands at the end of this run."""
+    chat = as_messages(turns)
     with slot:
         if speed := last_answer_speed(chat):
             st.caption(speed)
-        st.button("New chat", icon=":material/add_comment:", on_click=new_chat, disabled=not chat)
         st.download_button(
             "Export chat (.md)",
             data=export_markdown(settings, chat),
@@ -654,12 +692,38 @@ def chat_actions(slot: DeltaGenerator, settings: Settings) -> None:
         )
 
 
+def regenerate(shared: Shared, chat_id: str, turn_id: int) -> None:
+    shared.store.clear_reply(turn_id)
+    worker = shared.workers.of(chat_id)
+    worker.options = answer_options(shared)
+    worker.kick()
+
+
+def edit_last(turn: Turn) -> None:
+    st.session_state["editing"] = turn.id
+    st.session_state["refill"] = turn.question
+
+
+def last_turn_actions(shared: Shared, chat_id: str, turn: Turn) -> None:
+    """Under the last answer: regenerate it, edit the question and send it again, copy the answer."""
+    cols = st.columns([1, 1, 1, 2])
+    cols[0].button(
+        "Regenerate", icon=":material/refresh:", key="regenerate", on_click=regenerate, args=(shared, chat_id, turn.id)
+    )
+    cols[1].button("Edit question", icon=":material/edit:", key="edit", on_click=edit_last, args=(turn,))
+    text = turn.reply.answer.text if turn.reply and turn.reply.answer else (turn.reply.stopped or "")
+    if text:
+        with cols[2].popover("Copy answer", icon=":material/content_copy:"):
+            st.caption("The copy button is at the top right of the box.")
+            st.code(text, language=None, wrap_lines=True)
+
+
 def main() -> None:
     # An emoji icon: a material icon favicon is fetched from fonts.gstatic.com, and this app stays offline.
     st.set_page_config(page_title="Notes assistant", page_icon="📝")
     note = st.query_params.get(NOTE_PARAM)
     if note is not None:
-        show_note(ready_app().app, note)
+        show_note(ready_app().app, note, st.query_params.get(AT_PARAM, ""))
         return
     # Pages are files (STYLE.md 15): the chat below, practice in practice_page.py, which runs as its own script
     # and finds the shared app here rather than loading the model again.
@@ -671,43 +735,81 @@ def main() -> None:
     st.navigation(pages).run()
 
 
+def on_message(message: str | None = None) -> None:
+    """A message sent (from the box, or an example clicked). A callback, so it runs first thing in the run the
+    message starts, and saves it before anything else: the next message sent can cut that run short at its first
+    Streamlit call, and must not take this one with it."""
+    message = message if message is not None else st.session_state.get(INPUT_KEY)
+    if not message:
+        return
+    st.session_state.pop("rejected", None)
+    # No Streamlit call before the message is saved: each is a point where the next message sent can cut this
+    # callback short (seen in the browser test: a question lost while the app looked up its cached resources).
+    shared = st.session_state.get("shared") or ready_app()
+    submitted(shared, chat_of(shared), message)
+
+
 def chat_page() -> None:
-    st.title("Ask your notes")
     shared = ready_app()
-    top_k, actions = sidebar(shared)
-    if not messages():
-        st.caption(
-            "Answers come only from your notes, with `[n]` citations to the exact sections. Try “What is Lambda?”."
-        )
-    replay(shared.app.settings)
-    if (question := st.chat_input("Ask about your notes…")) and not practise(shared, question):
-        ask(shared, question, top_k)
-    chat_actions(actions, shared.app.settings)
+    store = shared.store
+    chat_id = current_chat(shared)
+    if (refill := st.session_state.pop("refill", None)) is not None:
+        st.session_state[INPUT_KEY] = refill  # a rejected or edited message goes back into the box
+    # "disable": after a message is sent the box waits for the run that saves it (a fraction of a second; answers
+    # are written in the background, and the box is free while they are). Streamlit keeps one pending message per
+    # box: a second one sent before the run carrying the first began would replace it, which a loaded 2-core
+    # machine made likely for two questions sent 0.3 s apart.
+    st.chat_input("Ask about your notes…", key=INPUT_KEY, on_submit=on_message, submit_mode="disable")
+    actions = sidebar(shared, chat_id)
+    st.title("Ask your notes")
+    turns = store.turns(chat_id) if chat_id else []
+    if not turns:
+        st.caption("Answers come only from your notes, with `[n]` citations to the exact sections. Try:")
+        for n, example in enumerate(example_questions(shared.app.index.sections)):
+            st.button(
+                escape_md(example), key=f"example-{n}", icon=":material/help:", on_click=on_message, args=(example,)
+            )
+    waiting = tuple(t.id for t in turns if t.reply is None)
+    for turn in turns:
+        if turn.id in waiting:
+            break  # these are drawn, and redrawn as they are answered, by `pending`
+        show_question(turn)
+        show_reply(shared.app.settings, turn)
+    if waiting:
+        pending(shared, chat_id, waiting)
+    elif turns:
+        last_turn_actions(shared, chat_id, turns[-1])
+    if st.session_state.get("editing") is not None:
+        st.info("Editing your last question: change it below and send it to replace the question and its answer.")
+        if st.button("Cancel editing", key="cancel-edit"):
+            st.session_state.pop("editing", None)
+            st.session_state["refill"] = ""
+            st.rerun()
+    if rejected := st.session_state.get("rejected"):
+        st.warning(f"Your message was not sent: {escape_md(rejected)}. It is back in the box below to fix.")
+    chat_actions(actions, shared.app.settings, turns)
 
 
-def practise(shared: Shared, message: str) -> bool:
-    """Practice in the chat (`practice.chat`): "Quiz me on VPC" starts a run; while it runs, every message but a
-    question (ending in "?", answered as usual) is an answer, "skip", "show me the answer" or "stop".
-    False when the message is for the assistant."""
+def practise(shared: Shared, worker: ChatWorker, message: str) -> str | None:
+    """Practice in the chat (`practice.chat`), in the chat's worker with the lock held: "Quiz me on VPC" starts a
+    run (kept with the chat); while it runs, every message but a question (ending in "?", answered as usual) is an
+    answer, "skip", "show me the answer" or "stop". The reply, or None when the message is for the assistant."""
     from practice.chat import practice_request, reply, start
     from practice.session import Practice
 
-    run = st.session_state.get("chat_practice")
-    with shared.lock:
-        practice = Practice.of(shared.app)
-        if run is not None and not message.rstrip().endswith("?"):
-            run, said = reply(practice, run, message)
-        else:
-            with shared.app.reading() as app:
-                request = practice_request(message, app.index.sections, app.embeddings)
-            if request is None:
-                return False
-            practice.refresh()
-            run, said = start(practice, request)
-    st.session_state["chat_practice"] = run
-    messages().extend([{"role": "user", "content": message, "practice": True}, {"role": "assistant", "practice": said}])
-    st.rerun()
-    return True
+    run = worker.practice
+    practice = Practice.of(shared.app)
+    if run is not None and not message.rstrip().endswith("?"):
+        run, said = reply(practice, run, message)
+    else:
+        with shared.app.reading() as app:
+            request = practice_request(message, app.index.sections, app.embeddings)
+        if request is None:
+            return None
+        practice.refresh()
+        run, said = start(practice, request)
+    worker.practice = run
+    return said
 
 
 if __name__ == "__main__":

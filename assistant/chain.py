@@ -55,12 +55,17 @@ def citation(number: int, section: Section, quotes: Sequence[str] = (), score: f
 
 
 class AnswerStream:
-    """Text pieces of an answer as they are made; `answer` holds the finished `Answer` once they are consumed."""
+    """Text pieces of an answer as they are made; `answer` holds the finished `Answer` once they are consumed.
 
-    def __init__(self, pieces: Iterator[str], finish: Callable[[], Answer]) -> None:
+    `refused` is True when the reply is known up front to be a refusal (or a chat reply), so a page can draw it
+    once, as what it is, instead of streaming it as an answer first (issue 10).
+    """
+
+    def __init__(self, pieces: Iterator[str], finish: Callable[[], Answer], refused: bool = False) -> None:
         self._pieces = pieces
         self._finish = finish
         self._answer: Answer | None = None
+        self.refused = refused
 
     def __iter__(self) -> Iterator[str]:
         yield from self._pieces
@@ -229,13 +234,14 @@ class NotesAssistant:
         return AnswerStream(
             _words(text),
             lambda: self._finish(found, text, (), refused=True, answerer=answerer, related=related),
+            refused=True,
         )
 
     def _all_said(self, found: Found, answerer: str) -> AnswerStream:
         """After "Tell me more" on a topic whose every close sentence was already shown: say so plainly."""
         text = "That is all your notes say on this: the answer above quotes every close passage."
         return AnswerStream(
-            _words(text), lambda: self._finish(found, text, (), refused=True, answerer=answerer)
+            _words(text), lambda: self._finish(found, text, (), refused=True, answerer=answerer), refused=True
         )
 
     def _chat(self, found: Found) -> AnswerStream:
@@ -248,7 +254,9 @@ class NotesAssistant:
             "Ask me about something in them."
         )
         return AnswerStream(
-            _words(text), lambda: self._finish(found, text, (), refused=True, answerer=self._name(found))
+            _words(text),
+            lambda: self._finish(found, text, (), refused=True, answerer=self._name(found)),
+            refused=True,
         )
 
     def _finish(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from index import private_sqlite
 from practice.schedule import ReviewState, replay
 from practice.types import KeyPoint, Question
 
@@ -66,28 +66,15 @@ class PracticeStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # private from the first byte
-        with self._db() as db:
-            db.executescript(_SCHEMA)
+        private_sqlite.create(path, _SCHEMA)
 
     @classmethod
     def beside(cls, index_dir: Path) -> PracticeStore:
         """The practice file of the index in `index_dir`."""
         return cls(index_dir / FILE_NAME)
 
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
-        for extra in (self.path, *self.path.parent.glob(self.path.name + "-*")):  # the journal too
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(extra, 0o600)
+    def _db(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return private_sqlite.connect(self.path)
 
     def sync(self, questions: Sequence[Question]) -> SyncCounts:
         """Make the live questions exactly `questions`: new ones added, those no longer generated marked gone.

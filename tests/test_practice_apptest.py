@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.test_ui_apptest import settle
+
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 
 pytestmark = pytest.mark.model
@@ -21,6 +23,13 @@ def index_dir(tmp_path_factory):
         for name in ("NOTES_DIR", "NOTES_LLM", "NOTES_TOP_K", "NOTES_MODEL_DIR"):
             mp.delenv(name, raising=False)
         yield path
+
+
+@pytest.fixture(autouse=True)
+def _index_here(index_dir, monkeypatch):
+    """conftest's autouse fixture clears NOTES_* for each test, after the module's `index_dir` set it; without
+    this the tests ran on the user's own index in ~/.cache (its practice history changed what was asked)."""
+    monkeypatch.setenv("NOTES_INDEX_DIR", str(index_dir))
 
 
 def ok(at: AppTest) -> AppTest:
@@ -39,7 +48,7 @@ def shown(at: AppTest) -> str:
 
 @pytest.fixture
 def practice(index_dir) -> AppTest:
-    at = ok(AppTest.from_file(str(APP), default_timeout=120).run())
+    at = ok(settle(AppTest.from_file(str(APP), default_timeout=120).run()))  # the notes indexed in the background
     assert at.chat_input  # the chat is the default page
     at.switch_page("practice_page.py")
     return ok(at.run())
@@ -97,21 +106,21 @@ def test_skip_stop_and_retire(practice):
 
 
 def test_practice_in_the_chat_with_questions_in_between(index_dir):
-    at = ok(AppTest.from_file(str(APP), default_timeout=120).run())
-    at.chat_input[0].set_value("Quiz me on Lambda").run()
+    at = ok(settle(AppTest.from_file(str(APP), default_timeout=120).run()))
+    settle(at.chat_input[0].set_value("Quiz me on Lambda").run())  # replies come from the chat's worker
     ok(at)
     assert "Question 1 of 1" in at.chat_message[-1].markdown[0].value
     assert "What is Lambda?" in at.chat_message[-1].markdown[0].value
     # An ordinary question in between is answered as usual, with its sources; the run waits.
-    at.chat_input[0].set_value("What is SQS?").run()
+    settle(at.chat_input[0].set_value("What is SQS?").run())  # answered in the background
     ok(at)
     assert "decoupling" in at.chat_message[-1].markdown[0].value
-    at.chat_input[0].set_value("It runs functions in the cloud without servers.").run()
+    settle(at.chat_input[0].set_value("It runs functions in the cloud without servers.").run())
     ok(at)
     graded = at.chat_message[-1].markdown[0].value
     assert "Score: " in graded
     assert "?note=aws.md#lambda" in graded  # missed points quoted with their [n] citation
     assert "Practice over: 1 answered" in graded
-    at.chat_input[0].set_value("stop").run()  # no run any more: "stop" goes to the assistant like any message
+    settle(at.chat_input[0].set_value("stop").run())  # no run any more: "stop" goes to the assistant like any message
     ok(at)
     assert "practice" not in at.chat_message[-1].markdown[0].value.lower()

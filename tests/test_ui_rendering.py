@@ -16,7 +16,9 @@ from hypothesis import strategies as hyp
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
-from streamlit_app import answer_markdown, escape_dollars, export_markdown, highlight, plain
+from assistant.rendering import answer_markdown, escape_dollars, highlight, plain
+from assistant.types import Answer
+from streamlit_app import export_markdown
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 PIXEL = "![pixel](https://example.com/p.png)"
@@ -117,9 +119,7 @@ def test_plain_of_any_punctuation_soup_is_itself(text):
 
 
 def test_answer_markdown_docstring_example():
-    assert answer_markdown("**S3** — ![p](https://x.io/p.png) [1]") == (
-        r"**S3** — \!\[p\]\(https\://x.io/p.png\) [1]"
-    )
+    assert answer_markdown("**S3** — ![p](https://x.io/p.png) [1]") == (r"**S3** — \!\[p\]\(https\://x.io/p.png\) [1]")
 
 
 def test_quoted_pixel_and_javascript_link_are_shown_as_text():
@@ -230,6 +230,20 @@ def test_export_keeps_quoted_notes_as_text():
     assert PIXEL in shown(exported)
 
 
+def test_export_calls_a_refusals_sections_related_reading_from_the_notes():
+    """The sections near a question the notes do not answer are in the notes; they just did not answer it (the
+    export once called them "Related sections (not in the notes)")."""
+    from assistant.settings import Settings
+    from assistant.types import Citation
+
+    near = Citation(1, "aws.md#glue", "aws.md", "glue", ("AWS", "Glue"), 3, 4, False, (), "## Glue\nETL.")
+    answer = Answer("q", "q", "Your notes don't cover that.", (), True, (), "extractive", related=(near,))
+    exported = export_markdown(Settings(), [{"role": "user", "content": "q"}, {"role": "assistant", "answer": answer}])
+    assert "Related reading (not used in the answer):\n- [1] `aws.md#glue` — AWS \\> Glue, lines 3–4" in exported
+    assert "not in the notes" not in exported
+    assert "Sources:" not in exported
+
+
 # On the page
 
 
@@ -254,23 +268,29 @@ def pixel_notes(tmp_path, monkeypatch):
 
 @pytest.mark.model
 def test_page_shows_a_quoted_pixel_and_javascript_link_as_text(pixel_notes):
-    app = AppTest.from_file(str(APP), default_timeout=120).run()
+    from tests.test_ui_apptest import settle
+
+    app = settle(AppTest.from_file(str(APP), default_timeout=120).run())
     assert not app.exception, [e.value for e in app.exception]
-    app.chat_input[0].set_value("What does the status page embed and what does its help link do?").run()
+    settle(app.chat_input[0].set_value("What does the status page embed and what does its help link do?").run())
     assert not app.exception, [e.value for e in app.exception]
     reply = app.chat_message[-1]
     answer = reply.markdown[0].value
-    assert "[1]" in answer
+    assert "[1]" in shown(answer)
     assert PIXEL in shown(answer)
     assert SCRIPT in shown(answer)
     everything = [*app.markdown, *app.caption, *app.info]  # the answer, its sources opened, the sidebar
     found = [(e.value, live(e.value)) for e in everything if live(e.value)]
-    assert found == [(v, hits) for v, hits in found if all(h.startswith("link_open ?note=") for h in hits)], found
+    # Only the answer's `[n]` links to its sources on the page: no link into a note, no image.
+    assert found == [(v, hits) for v, hits in found if all(h.startswith("link_open #t") for h in hits)], found
     assert not any(e.proto.allow_html for e in app.markdown)
 
 
 @pytest.mark.model
 def test_note_view_shows_escaped_markdown_as_text(pixel_notes):
+    from tests.test_ui_apptest import settle
+
+    settle(AppTest.from_file(str(APP), default_timeout=120).run())  # the notes indexed
     app = AppTest.from_file(str(APP), default_timeout=120)
     app.query_params["note"] = "web.md"
     app.run()
@@ -288,3 +308,97 @@ def test_bad_setting_is_one_error_on_the_page(monkeypatch):
     assert not app.exception, [e.value for e in app.exception]
     assert [e.value for e in app.error] == ["NOTES_TOP_K='abc': expected a whole number from 1 to 50"]
     assert not app.chat_input
+
+
+# A note shown in the app: as written, breaks kept, nothing live, links to notes opened in the app
+
+
+def test_note_markdown_docstring_example():
+    from assistant.rendering import NoteLink, note_markdown
+
+    text, links = note_markdown("a<br/>b :red[x] ![p](https://t.io/p.png) [D](./D.md)", "A.md")
+    assert text == "a\\\nb \\:red\\[x\\] [image: p](<https://t.io/p.png>) D"
+    assert links == [NoteLink("D", "D.md")]
+
+
+NOTE = (
+    "Intro<br/>second line :red[warn] :material/home: ![px](https://t.io/pixel.png) see [Dynamo](./DynamoDB.md),"
+    " [Auth](../Auth/README.md#tokens), [web](https://aws.amazon.com) and [js](javascript:alert(1)).\n\n"
+    "| a | b |\n|---|---|\n| 1<br/>2 | x |\n\n- item<br>two\n  - nested\n\n```\ncode <br/> :red[x]\n```\n"
+    "<div>html</div>\n"
+)
+
+
+def test_note_markdown_shows_a_note_as_written_with_its_breaks():
+    from assistant.rendering import NoteLink, note_markdown
+
+    text, links = note_markdown(NOTE, "AWS/aws.md")
+    found = live(text)
+    # Only web links are live: the pixel is a link to where it is, never an image, and no HTML.
+    assert found == ["link_open https://t.io/pixel.png", "link_open https://aws.amazon.com"], found
+    seen = shown(text)
+    assert ":red[warn]" in seen
+    assert ":material/home:" in seen
+    assert "<br" not in seen  # a break, not the tag
+    assert [t.type for t in tokens(text)].count("hardbreak") == 2  # the paragraph's and the list item's
+    assert "[js](javascript:alert(1))" in seen
+    assert "code <br/> :red[x]" in text  # code stays code
+    assert "<div>html</div>" in seen
+    assert "| 1 2 | x |" in text  # a table stays a table; a break inside a cell is a space
+    assert links == [NoteLink("Dynamo", "AWS/DynamoDB.md"), NoteLink("Auth", "Auth/README.md", "tokens")]
+
+
+@pytest.mark.parametrize(
+    ("href", "expected"),
+    [
+        ("./DynamoDB.md", ("AWS/DynamoDB.md", "")),
+        ("../Auth/README.md#tokens", ("Auth/README.md", "tokens")),
+        ("Sub%20dir/x.md", ("AWS/Sub dir/x.md", "")),
+        ("../../outside.md", None),
+        ("https://x.io/a.md", None),
+        ("picture.png", None),
+    ],
+)
+def test_links_between_notes_resolve_from_the_linking_note(href, expected):
+    from assistant.rendering import resolve_note_link
+
+    link = resolve_note_link(href, "AWS/aws.md")
+    assert (link and (link.path, link.anchor)) == expected
+
+
+def test_citation_markers_link_to_their_sources_outside_code():
+    from assistant.rendering import cite_links
+
+    assert cite_links("Runs. [1] `[1]` [2]", {1: "t7-1"}) == "Runs. [\\[1\\]](#t7-1) `[1]` [2]"
+    assert live(cite_links("Runs. [1]", {1: "t7-1"})) == ["link_open #t7-1"]
+
+
+def test_example_questions_come_from_the_headings_of_the_notes_loaded():
+    from corpus.types import Block, Section
+    from streamlit_app import example_questions
+
+    def section(title: str, text: str, kind: str = "content") -> Section:
+        block = Block(text, "paragraph", 2, 2)
+        return Section("n.md", title.lower(), title, 2, ("N", title), 1, 2, (block,), f"## {title}\n{text}", kind=kind)
+
+    sections = [
+        section("Intro", "short"),
+        section("Lambda", "x" * 900),
+        section("S3", "y" * 500),
+        section("Links", "z" * 2000, kind="links"),
+        section("A heading with far too many words", "w" * 3000),
+    ]
+    assert example_questions(sections, 2) == ["Tell me about Lambda", "Tell me about S3"]
+    assert example_questions([], 3) == []
+
+
+def test_how_i_searched_is_one_short_block_per_section():
+    from corpus.types import Section
+    from index.retrieve import Hit
+    from streamlit_app import search_rows
+
+    s = Section("aws.md", "lambda", "Lambda", 3, ("AWS", "Compute", "Lambda"), 3, 9, (), "## Lambda")
+    answer = Answer("q", "q", "t", (), False, (Hit(s, 0.0321, 0.6142, 0.5),), "extractive")
+    assert search_rows(answer) == [
+        "**1.** `aws.md#lambda`  \nAWS \\> Compute \\> Lambda · lines 3–9  \nfused 0.032 · dense 0.614 · keyword 0.500"
+    ]
