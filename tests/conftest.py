@@ -51,8 +51,8 @@ class LetterEmbeddings(Embeddings):
 def _no_settings_from_the_environment(monkeypatch):
     """Flags and each test alone decide: a developer's NOTES_* variables (an LLM, another notes folder) must not
     leak into any test."""
-    for name in ("NOTES_DIR", "NOTES_INDEX_DIR", "NOTES_LLM", "NOTES_TOP_K", "NOTES_MODEL_DIR", "NOTES_LLM_CONTEXT"):
-        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("NOTES_")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -181,6 +181,12 @@ def test_check_keeps_a_sentence_whose_words_are_in_the_cited_source():
     assert verdict.text == "SQS is a managed message queue service for decoupling components. [1]"
 
 
+def test_check_keeps_a_reordered_sentence_in_other_word_forms():
+    """Near-extractive, not verbatim: "decouples" is "decoupling", the title says what the text is about."""
+    verdict = check_sentence("SQS decouples components with a managed message queue. [1]", SOURCES)
+    assert verdict.supported, verdict.reason
+
+
 def test_check_removes_a_citation_to_a_source_that_was_not_given():
     verdict = check_sentence("SQS is a managed message queue service. [1][7]", SOURCES)
     assert verdict.supported
@@ -188,45 +194,94 @@ def test_check_removes_a_citation_to_a_source_that_was_not_given():
     assert cited_numbers(verdict.text) == [1]
 
 
-def test_check_recites_a_sentence_whose_only_citation_was_not_given():
+def test_check_drops_a_sentence_whose_only_citation_was_not_given():
+    """The old check re-cited it to the SNS note; a model that cites a source it never saw is not trusted."""
     verdict = check_sentence("SNS is a fully managed pub/sub messaging service. [7]", SOURCES)
-    assert verdict.supported
-    assert verdict.text == "SNS is a fully managed pub/sub messaging service. [2]"
+    assert not verdict.supported
+    assert verdict.reason == "cites a source it was not given"
+    assert verdict.text == "SNS is a fully managed pub/sub messaging service."
 
 
 @pytest.mark.parametrize("bad", ["[0]", "[3]", "[99]"])
 def test_check_out_of_range_numbers_are_never_kept(bad):
     verdict = check_sentence(f"SQS is a managed message queue service. {bad}", SOURCES)
     assert bad not in verdict.text
-    assert cited_numbers(verdict.text) == [1]
+    assert not verdict.supported
+
+
+def test_check_drops_a_citation_free_sentence_even_when_a_source_says_it():
+    """The old check cited it to the source it matched; now every sentence must carry its own citation."""
+    verdict = check_sentence("SNS is a fully managed pub/sub messaging service.", SOURCES)
+    assert not verdict.supported
+    assert verdict.reason == "cites no source"
 
 
 def test_check_drops_a_fabricated_sentence_citing_a_real_source():
     verdict = check_sentence("Lambda was invented in 1850 by Napoleon [1]", [LAMBDA])
     assert not verdict.supported
-    assert verdict.reason == "no cited source says this"
+    assert verdict.reason == "number not in the cited source: 1850"
     assert "[1]" not in verdict.text
 
 
 def test_check_drops_a_true_sentence_cited_to_the_wrong_source():
     """Citing SQS for what the SNS note says would send the reader to the wrong section."""
     verdict = check_sentence("SNS is a fully managed pub/sub messaging service. [1]", SOURCES)
-    assert not (verdict.supported and cited_numbers(verdict.text) == [1])
-
-
-def test_check_cites_an_uncited_but_supported_sentence_to_its_source():
-    verdict = check_sentence("SNS is a fully managed pub/sub messaging service.", SOURCES)
-    assert verdict.supported
-    assert verdict.text == "SNS is a fully managed pub/sub messaging service. [2]"
-    verdict = check_sentence("SQS decouples components with a message queue.", SOURCES)
-    assert verdict.supported
-    assert verdict.text == "SQS decouples components with a message queue. [1]"
-
-
-def test_check_drops_an_uncited_sentence_no_source_supports():
-    verdict = check_sentence("Napoleon invented the telegraph in 1850.", SOURCES)
     assert not verdict.supported
-    assert verdict.reason == "uncited and not in the sources"
+
+
+def test_check_drops_a_sentence_sharing_most_words_with_the_cited_source():
+    """Four of five words are the SQS note's, the fifth makes it false: the old check (60% of the words) kept it."""
+    verdict = check_sentence("SNS is a managed message queue service. [1]", SOURCES)
+    assert not verdict.supported
+    assert verdict.reason == "not in the cited source: SNS"
+
+
+def test_check_drops_an_embellished_sentence():
+    """SmolLM2's kind of sentence: the note's words plus a claim of its own ("for free")."""
+    verdict = check_sentence("Lambda runs functions in the cloud for free. [1]", [LAMBDA])
+    assert not verdict.supported
+    assert verdict.reason == "not in the cited source: free"
+
+
+def test_check_drops_a_number_not_in_the_source_verbatim():
+    """"3.11" is the words "3" and "11" to a word check; the source has both, but not the version."""
+    source = section("python", "Python", "Python 3 runs on Lambda with 11 other runtimes.")
+    verdict = check_sentence("Lambda runs Python 3.11. [1]", [source])
+    assert not verdict.supported
+    assert verdict.reason == "number not in the cited source: 3.11"
+    assert check_sentence("Lambda runs Python 3. [1]", [source]).supported
+
+
+@pytest.mark.parametrize(
+    ("sentence", "reason"),
+    [
+        ("SQS is not a managed message queue service. [1]", "negates what the cited source says"),
+        ("SQS never decouples components. [1]", "negates what the cited source says"),
+        ("SQS isn't a managed message queue service. [1]", "negates what the cited source says"),
+    ],
+)
+def test_check_drops_a_negation_the_source_does_not_make(sentence, reason):
+    verdict = check_sentence(sentence, SOURCES)
+    assert not verdict.supported
+    assert verdict.reason == reason
+
+
+def test_check_drops_a_sentence_that_loses_the_sources_negation():
+    source = section("glacier", "Glacier", "Glacier does not give instant access to archives.")
+    verdict = check_sentence("Glacier gives instant access to archives. [1]", [source])
+    assert not verdict.supported
+    assert verdict.reason == "drops a negation"
+    assert check_sentence("Glacier does not give instant access to archives. [1]", [source]).supported
+
+
+def test_check_drops_a_named_thing_the_source_does_not_name():
+    verdict = check_sentence("SQS is a managed message queue service for EC2. [1]", SOURCES)
+    assert not verdict.supported
+
+
+def test_check_drops_a_sentence_with_nothing_to_check():
+    verdict = check_sentence("It is. [1]", SOURCES)
+    assert (verdict.supported, verdict.reason) == (False, "says nothing that can be checked")
 
 
 def test_check_an_empty_sentence_is_not_kept():
@@ -242,20 +297,98 @@ def test_check_title_words_count_as_the_source_saying_them():
     assert check_sentence("Lambda is serverless. [1]", [LAMBDA]).supported
 
 
-def test_check_falls_back_to_meaning_when_the_words_differ():
-    """With few shared words, a cited unit close in meaning (cosine >= MIN_COSINE) supports the sentence.
+def test_check_several_citations_are_read_together():
+    verdict = check_sentence("SQS queues and SNS pub/sub messaging are managed. [1][2]", SOURCES)
+    assert verdict.supported, verdict.reason
+    assert not check_sentence("SQS queues and SNS pub/sub messaging are managed. [1]", SOURCES).supported
 
-    With `letters`, an anagram has the same vector: "listen" supports "silent", "zzz" is orthogonal to it.
+
+ARCHITECTURES = section(
+    "real-world-architectures",
+    "Real world architectures",
+    "Chubby: lock service for loosely-coupled distributed systems from Google.",
+    "Kafka: pub/sub message queue from LinkedIn.",
+    "Glacier keeps archives for 90 days.",
+)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "reason"),
+    [
+        # SmolLM2-135M's sentence on the system-design dev set ("How does Kafka guarantee exactly-once
+        # delivery?"): each word is in the section, "LinkedIn" in another row than Chubby's.
+        (
+            "Chubby is a lock service for loosely-coupled distributed systems from LinkedIn. [1]",
+            "not in the cited source: LinkedIn",
+        ),
+        ("Kafka keeps archives for 90 days. [1]", "not in the cited source: Kafka"),
+        ("Chubby is a lock service from Google for 90 days. [1]", "number not in the cited source: 90"),
+    ],
+)
+def test_check_a_citation_vouches_for_one_unit_of_its_source(sentence, reason):
+    """Words gathered from several sentences of one source make a claim the note never makes."""
+    verdict = check_sentence(sentence, [ARCHITECTURES])
+    assert (verdict.supported, verdict.reason) == (False, reason)
+    assert check_sentence("Chubby is a lock service from Google. [1]", [ARCHITECTURES]).supported
+    assert check_sentence("Kafka is a pub/sub message queue from LinkedIn. [1]", [ARCHITECTURES]).supported
+
+
+def test_check_one_unit_of_each_cited_source_and_the_headings_over_it():
+    """Two citations: one unit each. The heading path ("Real world architectures") and a list's label count as
+    the unit saying them."""
+    listed = Section(
+        "aws.md", "sqs", "SQS", 2, ("AWS", "SQS"), 3, 6,
+        (
+            Block("Pros:", "paragraph", 4, 4),
+            Block("decoupling components", "item", 5, 5),
+            Block("Cons: polling costs", "paragraph", 6, 6),
+        ),
+        "## SQS\nPros:\n- decoupling components\nCons: polling costs",
+    )
+    sentence = "SQS pros: decoupling components, and Kafka is from LinkedIn. [1][2]"
+    verdict = check_sentence(sentence, [listed, ARCHITECTURES])
+    assert verdict.supported, verdict.reason
+    assert not check_sentence("SQS pros: decoupling components, polling costs. [1]", [listed]).supported
+
+
+def test_check_drops_a_sentence_far_in_meaning_from_every_cited_unit():
+    """Every word in the source is not enough: the sentence must also be close to a unit it cites (cosine).
+
+    With `letters`, an anagram has the same vector: "listen" is close to "silent", "zzz" is orthogonal to it.
     """
     letters = LetterEmbeddings()
-    source = section("ears", "Ears", "listen")
-    vectors = {source.key: [(0, letters.embed_query("listen"))]}
-    kept = check_sentence("Silent. [1]", [source], vectors, letters)
-    assert kept.supported
-    assert kept.text == "Silent. [1]"
-    assert not check_sentence("Silent. [1]", [source]).supported, "without embeddings only words count"
-    far = check_sentence("Zzz. [1]", [source], vectors, letters)
-    assert not far.supported
-    assert float(sum(a * b for a, b in zip(letters.embed_query("zzz"), vectors[source.key][0][1], strict=True))) < (
-        MIN_COSINE
-    )
+    source = section("ears", "Ears", "Ears listen.")
+    near = {source.key: [(0, letters.embed_query("ears silent"))]}
+    far = {source.key: [(0, letters.embed_query("zzz"))]}
+    assert check_sentence("Ears listen. [1]", [source], near, letters).supported
+    verdict = check_sentence("Ears listen. [1]", [source], far, letters)
+    assert not verdict.supported
+    assert verdict.reason == "far in meaning from the cited source (cosine 0.00)"
+    assert check_sentence("Ears listen. [1]", [source], far).supported, "without embeddings only words count"
+    assert MIN_COSINE > 0
+
+
+def test_check_drops_a_question_copied_from_the_source():
+    source = section("az", "AZ", "Why is each zone isolated?", "Each zone is isolated from the others.")
+    verdict = check_sentence("Why is each zone isolated? [1]", [source])
+    assert (verdict.supported, verdict.reason) == (False, "a question, not an answer")
+    assert check_sentence("Each zone is isolated. [1]", [source]).supported
+
+
+def test_check_drops_a_copy_of_the_sources_heading_line():
+    verdict = check_sentence("AWS > SQS [1]", SOURCES)
+    assert (verdict.supported, verdict.reason) == (False, "copies a source's heading line")
+
+
+def test_check_a_named_thing_may_be_part_of_a_slashed_name():
+    source = section("kafka", "Kafka", "Kafka - Pub/sub message queue from LinkedIn")
+    assert check_sentence("Kafka is a Pub/sub message queue. [1]", [source]).supported
+    assert check_sentence("Pub is a Kafka queue. [1]", [source]).supported
+
+
+def test_check_drops_a_sentence_that_only_repeats_the_question():
+    """"What is CloudFront?" -> "CloudFront [1]" is true to the note and answers nothing."""
+    verdict = check_sentence("SQS [1]", SOURCES, question="What is SQS?")
+    assert (verdict.supported, verdict.reason) == (False, "only repeats the question")
+    assert check_sentence("SQS [1]", SOURCES, question="Which service is a managed queue?").supported
+    assert check_sentence("SQS is a managed message queue. [1]", SOURCES, question="What is SQS?").supported
