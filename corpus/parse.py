@@ -43,16 +43,22 @@ def inline_text(token: Token) -> str:
     """Plain text of an inline token: link text kept, markup dropped, line breaks kept.
 
     `[DynamoDB](./DynamoDB.md) is **fast**` -> `DynamoDB is fast`
+
+    An image's alt text stands for the image only where the image stands alone: beside prose it describes a
+    picture, not what the prose says, and quoted it would be an answer line of its own ("tracker.").
+    `Hot partitions hurt. ![tracker](https://t.io/p.png)` -> `Hot partitions hurt.`
     """
+    children = token.children or []
+    prose = any(c.type in ("text", "code_inline") and c.content.strip() for c in children)
     parts: list[str] = []
-    for child in token.children or []:
+    for child in children:
         if child.type in ("text", "code_inline"):
             parts.append(child.content)
         elif child.type == "html_inline" and not child.content.startswith("<!--"):
             parts.append(_TAG.sub(" ", child.content))
         elif child.type in ("softbreak", "hardbreak"):
             parts.append("\n")
-        elif child.type == "image":
+        elif child.type == "image" and not prose:
             parts.append(child.content)
     lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
     return "\n".join(line for line in lines if line)

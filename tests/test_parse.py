@@ -295,3 +295,15 @@ def test_yaml_front_matter_is_not_a_heading_and_lines_still_match():
 def test_a_thematic_break_first_without_a_closing_one_is_kept():
     sections = parse_note(Note("o.md", "---\n# AWS\nSome text.\n"))
     assert [s.anchor for s in sections] == ["aws"]
+
+
+def test_an_image_beside_prose_adds_no_words_and_one_standing_alone_keeps_its_alt_text():
+    """Notes of a kind the parser was not written on (a recipe blog's): the photo inside a paragraph is not a
+    sentence of it; a photo on its own line is described by its alt text, kept so the caption can be recognised."""
+    text = (
+        "# Bread\n\nKnead for ten minutes. ![crumb shot](https://blog.invalid/crumb.jpg)\n\n"
+        "![Finished loaf on a rack](loaf.jpg)\n"
+    )
+    [bread] = parse_note(Note("bread.md", text))
+    assert [b.text for b in bread.blocks] == ["Knead for ten minutes.", "Finished loaf on a rack"]
+    assert "crumb" not in bread.text
