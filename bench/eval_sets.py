@@ -31,6 +31,8 @@ SETS = {
     "blind_aws": (ROOT / "bench" / "blind" / "aws.jsonl", SHARED / "notes"),
     "blind_sdp": (ROOT / "bench" / "blind" / "sdp.jsonl", SHARED / "notes-sdp"),
     "blind_mine": (ROOT / "bench" / "blind" / "mine.jsonl", ROOT / "bench" / "blind" / "notes"),
+    # A whole notes repository (folders, front matter, CRLF, an empty file, link pages), with its questions.
+    "blind_repo": (ROOT / "bench" / "blind" / "repo" / "questions.jsonl", ROOT / "bench" / "blind" / "repo" / "notes"),
 }
 COLUMNS = [
     "recall@1", "mrr", "keyword_recall", "citation_precision", "cited_gold_rate", "refusal_accuracy",
@@ -54,7 +56,8 @@ def main() -> int:
     for name, (questions, notes) in SETS.items():
         if args.only and name not in args.only or not questions.exists() or not notes.exists():
             continue
-        settings = Settings(notes_dir=notes, index_dir=root / notes.name)
+        # One index per notes folder, shared by the sets over it ("notes" alone names three folders).
+        settings = Settings(notes_dir=notes, index_dir=root / f"{notes.parent.name}-{notes.name}")
         app = build(settings, embeddings=embeddings, say=lambda _: None)
         outcomes = run_cases(app.assistant, load_cases(questions))
         if args.per_question:
