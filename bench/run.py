@@ -85,7 +85,14 @@ def main() -> int:
 
     # Both models loaded before any timing: the recipe's (sentence-transformers) and ours (ONNX by default).
     reference = MiniLMEmbeddings()
-    embeddings = make_embeddings(Settings.from_env())
+    chosen = Settings.from_env()
+    if not chosen.embed_threads:
+        # Both sides get the same cores: torch uses every core, and the default (cores free by the 1-minute load
+        # average) counts the recipe's model load just before as busy, which gave ours 1 thread to torch's 2.
+        import torch
+
+        chosen = chosen.with_(embed_threads=torch.get_num_threads())
+    embeddings = make_embeddings(chosen)
     for model in (reference, embeddings):
         model.embed_query("load the model before timing")
     with tempfile.TemporaryDirectory() as tmp:
