@@ -24,8 +24,31 @@ def estimate_tokens(text: str) -> int:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of one line: `"It is fast. It scales."` -> `["It is fast.", "It scales."]`."""
-    return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
+    """Sentences of one line: `"It is fast. It scales."` -> `["It is fast.", "It scales."]`.
+
+    A sentence does not end inside brackets it opened: in `"Notes (ch. 9) on decorators."` the full stop after
+    an abbreviation is followed by a number, which looks like a new sentence, but the bracket is still open.
+    """
+    parts, start = [], 0
+    for end in _SENTENCE_END.finditer(text):
+        head = text[start : end.start()]
+        if _still_open(head) and _closes(text[end.end() :], head):
+            continue
+        parts.append(head)
+        start = end.end()
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _still_open(text: str) -> bool:
+    return text.count("(") > text.count(")") or text.count("[") > text.count("]")
+
+
+def _closes(rest: str, head: str) -> bool:
+    """Whether what follows closes a bracket `head` left open, within the same line (a stray "(" in `:(` must not
+    swallow every later sentence)."""
+    closer = ")" if head.count("(") > head.count(")") else "]"
+    return closer in rest
 
 
 def is_label(line: str) -> bool:

@@ -232,3 +232,16 @@ def test_a_labelled_paragraph_without_a_lead_in_stays_a_paragraph():
     units = section_units(parse_note(Note("l.md", "# L\n\nLambda runs code.\n\nNote: it has a timeout.\n"))[0])
     assert [u.kind for u in units] == ["paragraph", "paragraph"]
     assert units[0].passage != units[1].passage
+
+
+@pytest.mark.parametrize(
+    ("line", "sentences"),
+    [
+        # A cookbook's and a paper reader's notes, not the notes the splitter was written on.
+        ("Knead it (see p. 12) until smooth. Rest an hour.", ["Knead it (see p. 12) until smooth.", "Rest an hour."]),
+        ("Results [tab. 3] hold. 4 runs agree.", ["Results [tab. 3] hold.", "4 runs agree."]),
+        ("Oops :( It failed. Retry later.", ["Oops :( It failed.", "Retry later."]),
+    ],
+)
+def test_a_sentence_does_not_end_inside_brackets_it_opened(line, sentences):
+    assert split_sentences(line) == sentences
