@@ -66,14 +66,26 @@ def sections_of(result: ReadResult) -> tuple[list[Section], tuple[str, ...]]:
     return sections, result.warnings + tuple(unparsed)
 
 
+# Each note's own digest, by the note itself: a re-index digests only the notes that changed (digesting all the
+# text of 100,000 sections, 59 MB, took 0.3 s of a one-section edit). Replaced at every call, like `_parsed`.
+_digests: dict[Note, bytes] = {}
+
+
 def notes_fingerprint(notes: Sequence[Note]) -> str:
     """Changes exactly when a note is added, removed, renamed or edited; the order notes come in does not matter.
 
     [Note("a.md", "# A\\n")] -> "a 20-hex-digit sha1"; adding a space to the text, or naming it "b.md", changes it.
     """
+    global _digests
+    digests = {
+        note: _digests.get(note)
+        or hashlib.sha1(json.dumps([note.path, note.text], ensure_ascii=False).encode()).digest()
+        for note in notes
+    }
+    _digests = digests
     digest = hashlib.sha1()
     for note in sorted(notes, key=lambda n: n.path):
-        digest.update(json.dumps([note.path, note.text], ensure_ascii=False).encode())
+        digest.update(digests[note])
     return digest.hexdigest()[:20]
 
 

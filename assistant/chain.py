@@ -6,7 +6,6 @@ Each step is a LangChain runnable; chat, CLI and eval all call `NotesAssistant`.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ from assistant.refusal import Verdict, judge, weak_match
 from assistant.types import Answer, Citation, Generation, Turn
 from corpus.types import Section
 from index.fusion import reciprocal_rank_fusion
-from index.keyword import FACETS, facets, tokenize
+from index.keyword import FACETS, facets
 from index.retrieve import Hit, HybridSearch, Retrieval
 from index.spelling import Speller
 
@@ -89,7 +88,7 @@ class NotesAssistant:
         self.llm = llm_answerer
         self.vocabulary = search.keyword.vocabulary()
         self.rarity = Rarity(
-            titles=Counter(t for s in search.keyword.sections for t in set(tokenize(s.title))),
+            titles=search.keyword.title_terms,  # kept by the keyword index across syncs
             sections=search.keyword.term_sections,
         )
         self.speller = Speller(self.rarity.sections, titles=self.rarity.titles)

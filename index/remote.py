@@ -9,7 +9,9 @@ Beside the `chunks` and `units` collections, a `notes_meta` collection holds:
   whole), then deletes the old parts: a reader sees the old index or the new, and a writer that dies leaves the
   old one in force with `writing` set, so the next writer counts the rows instead of trusting the manifest.
 - `m-<generation>-<n>` / `k-<generation>-<n>`: the manifest JSON and the keyword index (`.npz`, base64), cut in
-  parts of `PART` characters (a 100,000-section manifest is far larger than one record should be).
+  parts of `PART` characters (a 100,000-section manifest is far larger than one record should be), written whole
+  as `index.store` writes its files; `d-<base>-<n>`: the deltas appended to the manifest whose parts are
+  generation `base` (the head's `manifest_base`, `manifest_deltas` of them), one record each.
 - `lease`: who is writing, until when. Chroma has no compare-and-set, so the lease is taken by writing it and
   reading it back after `LEASE_SETTLE`: two writers that start within that time can both win. It keeps two
   `index` runs apart in practice (the case that damaged embedded indexes); a writer that dies holds it at most
@@ -40,7 +42,6 @@ from index.store import (
     IndexError_,
     Manifest,
     Say,
-    parse_manifest,
 )
 
 META = "notes_meta"
@@ -115,7 +116,7 @@ class RemoteIndex(ChromaIndex):
         self.meta.upsert(ids=[HEAD], embeddings=[_PLACEHOLDER], metadatas=[head], documents=[""])
         self._head = head
 
-    def _read_parts(self, prefix: str, generation: str, count: int) -> str:
+    def _read_parts(self, prefix: str, generation: str, count: int, joiner: str = "") -> str:
         ids = [f"{prefix}-{generation}-{n}" for n in range(count)]
         text: dict[str, str] = {}
         for start in range(0, count, 8):  # at most 8 parts (32 MB) per response
@@ -123,7 +124,7 @@ class RemoteIndex(ChromaIndex):
             text.update(zip(got["ids"], got["documents"], strict=True))
         if len(text) != count:
             raise IndexError_(f"the index {self._where()} lacks {count - len(text)} of {count} stored parts")
-        return "".join(text[i] for i in ids)
+        return joiner.join(text[i] for i in ids)
 
     def _write_parts(self, prefix: str, generation: str, text: str) -> int:
         parts = [text[start : start + PART] for start in range(0, len(text), PART)] or [""]
@@ -145,7 +146,12 @@ class RemoteIndex(ChromaIndex):
         head = self._head
         if not head.get("generation"):
             return None
-        return self._read_parts("m", head["generation"], int(head["manifest_parts"]))
+        base = head.get("manifest_base") or head["generation"]  # heads before deltas: the generation's parts
+        text = self._read_parts("m", base, int(head["manifest_parts"]))
+        count = int(head.get("manifest_deltas", 0))
+        if count:
+            text += "\n" + self._read_parts("d", base, count, "\n")
+        return text
 
     def _read_keyword(self) -> bytes | None:
         head = self._head
@@ -162,19 +168,43 @@ class RemoteIndex(ChromaIndex):
         self._write_head({**head, "writing": self.holder})
         return trusted
 
-    def _commit(self, manifest: Manifest, keyword: bytes | None) -> None:
+    def _manifest_update(self, manifest: Manifest) -> str | None:
+        delta = super()._manifest_update(manifest)
+        return delta if delta is not None and len(delta) <= PART else None  # one record each
+
+    def _commit(self, manifest: Manifest, keyword, fingerprint: str) -> Manifest:
+        """A new generation: the manifest's next delta (`d-<base>-<n>`), or its parts written whole with the
+        keyword index (as `ChromaIndex._commit`), then the head pointing at them, then the parts no longer needed
+        deleted."""
         old = dict(self._head)
         generation = uuid.uuid4().hex[:16]
-        parts = self._write_parts("m", generation, self._manifest_text(manifest))
-        head = {**old, "generation": generation, "manifest_parts": parts}
-        if keyword is not None:
-            encoded = base64.b64encode(keyword).decode("ascii")
+        head = {**old, "generation": generation}
+        delta = self._manifest_update(manifest)
+        if delta is not None:
+            base, count = old.get("manifest_base") or old["generation"], int(old.get("manifest_deltas", 0))
+            self.meta.upsert(
+                ids=[f"d-{base}-{count}"], embeddings=[_PLACEHOLDER], documents=[delta], metadatas=[{"n": count}]
+            )
+            head |= {"manifest_base": base, "manifest_deltas": count + 1}
+            kept = None
+        else:
+            manifest, kept = self._keyword_to_keep(manifest, keyword, fingerprint)
+            text = self._compacted(manifest)
+            parts = self._write_parts("m", generation, text)
+            head |= {"manifest_base": generation, "manifest_parts": parts, "manifest_deltas": 0}
+        if kept is not None:
+            encoded = base64.b64encode(kept).decode("ascii")
             head |= {"keyword_generation": generation, "keyword_parts": self._write_parts("k", generation, encoded)}
         self._write_head(head)
         self.state = generation
-        self._delete_parts("m", old.get("generation", ""), int(old.get("manifest_parts", 0)))
-        if keyword is not None:
+        self._written(delta if delta is not None else text, whole=delta is None)
+        if delta is None:
+            old_base = old.get("manifest_base") or old.get("generation", "")
+            self._delete_parts("m", old_base, int(old.get("manifest_parts", 0)))
+            self._delete_parts("d", old_base, int(old.get("manifest_deltas", 0)))
+        if kept is not None:
             self._delete_parts("k", old.get("keyword_generation", ""), int(old.get("keyword_parts", 0)))
+        return manifest
 
     def _end_write(self) -> None:
         self._write_head({**self._head, "writing": ""})
@@ -194,10 +224,9 @@ class RemoteIndex(ChromaIndex):
             return False
         self._head = head
         self.state = head.get("generation", "")
-        text = self._read_manifest_text()
-        self.manifest, self._lines = parse_manifest(text, f"the manifest {self._where()}") if text else (None, {})
+        self._load_manifest(self._read_manifest_text())
         self._live = set(self.manifest.hashes.values()) if self.manifest else set()
-        self._keyword = None
+        self._keyword, self._keyword_of = None, None
         return True
 
     @contextlib.contextmanager

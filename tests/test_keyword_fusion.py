@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from index.fusion import normalize, ranks, reciprocal_rank_fusion
@@ -176,3 +177,54 @@ def test_bm25_rebuilt_from_kept_rows_equals_one_built_from_words():
         assert rebuilt.scores(query) == pytest.approx(fresh.scores(query))
     assert "bounce" not in rebuilt
     assert rebuilt.document_frequencies() == fresh.document_frequencies()
+
+
+def test_replacing_documents_gives_the_arrays_of_a_full_build():
+    """An edit replaces a document's row in place (no sort of every pair): the arrays and scores equal, bit for
+    bit, those of an index built whole from the same rows over the same vocabulary."""
+    docs = [["apple", "pear", "apple"], ["pear", "plum"], ["fig"], ["apple", "fig", "kiwi", "kiwi"]]
+    before = BM25(docs)
+    vocab = dict(before.vocab)
+    grown = BM25.from_rows(vocab, [])
+    rows = {1: grown.encode(["plum", "quince", "quince"]), 3: grown.encode(["apple"])}
+    whole = BM25.from_rows(vocab, [rows[i] if i in rows else before.row(i) for i in range(len(docs))])
+    # Also from an index kept before the matrix's counts were kept with it.
+    older = BM25.from_arrays({k: v for k, v in before.arrays().items() if k != "bm25_csc_counts"})
+    for start in (before, older):
+        replaced = start.replaced(vocab, rows)
+        for name, array in whole.arrays().items():
+            assert np.array_equal(replaced.arrays()[name], array), name
+    for query in (["quince"], ["apple", "fig"], ["pear", "plum", "kiwi"]):
+        assert replaced.scores(query) == whole.scores(query)
+
+
+def test_fusing_in_arrays_equals_fusing_dicts_for_every_section_that_can_rank():
+    """A common word scores most sections: `fuse_arrays` fuses the whole keyword list in numpy and keeps its best,
+    with exactly the scores `fuse_scores` gives them, so a search's top k is the same (ties included)."""
+    import random
+
+    from corpus.parse import parse_note
+    from corpus.types import Note
+    from index.retrieve import KEYWORD_KEPT, KeywordIndex, fuse_arrays, fuse_scores
+
+    rng = random.Random(3)
+    words = ["queue", "topic", "stream", "shard", "lambda", "bucket", "policy", "role", "region", "zone"]
+    text = "\n\n".join(
+        f"## Section {n}\n\nThe service " + " ".join(rng.choice(words) for _ in range(rng.randint(3, 30)))
+        for n in range(3 * KEYWORD_KEPT)
+    )
+    keyword = KeywordIndex(parse_note(Note("big.md", "# Big\n\n" + text)))
+    keys = keyword.keys
+    for query in ("service queue", "shard region zone", "lambda"):
+        reference_kw = keyword.scores(query)
+        assert len(reference_kw) > KEYWORD_KEPT  # the numpy path is taken
+        for _ in range(5):
+            chunks = {key: rng.random() for key in rng.sample(keys, 40)}
+            units = {key: rng.random() for key in rng.sample(keys, 60)}
+            units["not-a-keyword-hit.md#x"] = 0.99  # dense only
+            reference = fuse_scores(chunks, units, reference_kw)
+            fused, kw = fuse_arrays(chunks, units, keyword, query, 10)
+            assert all(fused[key] == reference[key] for key in fused)
+            assert all(kw[key] == normalize(reference_kw)[key] for key in kw)
+            best = sorted(reference.values(), reverse=True)[:10]
+            assert sorted(fused.values(), reverse=True)[:10] == best

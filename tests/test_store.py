@@ -278,9 +278,10 @@ def test_manifest_ahead_of_chroma_is_reported_as_damage(tmp_path, letters):
     index_dir = tmp_path / "index"
     ChromaIndex(index_dir, letters, letters.model_id).sync(sections())
     header, *lines = (index_dir / "manifest.json").read_text(encoding="utf-8").split("\n")
-    manifest = json.loads(header)
-    manifest["hashes"]["farm.md#bravo"] = "0" * 20
-    (index_dir / "manifest.json").write_text("\n".join([json.dumps(manifest), *lines]), encoding="utf-8")
+    entries = [json.loads(line) for line in lines]  # [content hash, row counts, section]
+    (bravo,) = [e for e in entries if e[2]["anchor"] == "bravo"]
+    bravo[0] = "0" * 20
+    (index_dir / "manifest.json").write_text("\n".join([header, *map(json.dumps, entries)]), encoding="utf-8")
     with pytest.raises(IndexError_, match="lacks vectors"):
         reopen(index_dir, letters)
 
@@ -386,9 +387,54 @@ def test_keyword_index_is_kept_and_an_edit_matches_a_full_build(backend, letters
     monkeypatch.setattr(retrieve, "keyword_document", lambda s: tokenized.append(s.key) or real(s))
     again = backend.reopen(letters)
     assert again.keyword.scores("beans barley") == pytest.approx(fresh.scores("beans barley"))
-    assert tokenized == []
+    # The edit appended a delta to the manifest and kept the keyword index as it was (150 MB on 100,000
+    # sections): the restart tokenizes the one section edited since, and nothing else.
+    assert tokenized == ["farm.md#bravo"]
+    tokenized.clear()
     beans = NOTE.replace("bread and butter", "beans and barley")
     again.sync(sections(beans.replace("apples and avocados", "apricots and almonds")))
     assert tokenized == ["farm.md#alpha"]  # only the edited section
     expected = KeywordIndex(again.sections).scores("apricots almonds")
     assert again.keyword.scores("apricots almonds") == pytest.approx(expected)
+
+
+def test_manifest_grows_by_deltas_and_reads_back_as_written_whole(backend, letters, monkeypatch):
+    """A one-section edit appends a delta to the manifest instead of rewriting it; a new process reads the same
+    manifest (sections, hashes, row counts) as a full write gives; after `MAX_DELTAS` it is written whole again."""
+    from index import store
+
+    monkeypatch.setattr(store, "MAX_DELTAS", 2)
+    index = backend.open(letters)
+    index.sync(sections())
+    assert (index._log.deltas, index._log.size) == (0, index._log.base)
+    for n, word in enumerate(("beans", "barley")):
+        index.sync(sections(NOTE.replace("bread", word)))
+        assert index._log.deltas == n + 1  # appended, not rewritten
+    edited = sections(NOTE.replace("bread", "barley"))
+    whole = store.parse_manifest(store.manifest_text(index.manifest), "test")
+    for read in (backend.manifest(), backend.reopen(letters).manifest):
+        assert (read.sections, read.hashes, read.rows) == (whole.sections, whole.hashes, whole.rows)
+    assert [s.key for s in read.sections] == [s.key for s in edited]
+    assert read.sections[1].markdown == edited[1].markdown
+    index.sync(sections(NOTE.replace("bread", "bagels")))
+    assert index._log.deltas == 0  # the third delta would pass MAX_DELTAS: written whole, from the lines in force
+    whole, read = store.parse_manifest(store.manifest_text(index.manifest), "test"), backend.manifest()
+    assert (read.sections, read.hashes, read.rows) == (whole.sections, whole.hashes, whole.rows)
+    assert "bagels" in read.sections[1].markdown
+
+
+def test_a_delta_cut_short_leaves_the_manifest_before_it(tmp_path, letters):
+    """A run that dies while appending a delta leaves a torn last line: the manifest before it is in force, and
+    the next write cuts it off before appending its own."""
+    index_dir = tmp_path / "index"
+    ChromaIndex(index_dir, letters, letters.model_id).sync(sections())
+    path = index_dir / "manifest.json"
+    before = read_manifest(index_dir)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write('\n{"format": 1, "ops": [[0, 2], ["half a li')
+    assert read_manifest(index_dir) == before
+    index = reopen(index_dir, letters)
+    index.sync(sections(NOTE.replace("bread", "beans")))
+    assert "half a li" not in path.read_text(encoding="utf-8")
+    assert "beans" in read_manifest(index_dir).sections[1].markdown
+    assert index._log.deltas == 1
