@@ -59,9 +59,13 @@ def test_flags_override_the_environment():
         ("NOTES_LLM_TIMEOUT", "inf", "a number of seconds above 0, at most 3600"),
         ("NOTES_LLM_THREADS", "all", "a whole number from 0 to 512"),
         ("NOTES_LLM_THREADS", "-1", "a whole number from 0 to 512"),
+        ("NOTES_EMBEDDER", "tensorflow", "one of onnx, onnx-int8, torch"),
+        ("NOTES_EMBEDDER", "x" * 500, "one of onnx, onnx-int8, torch"),
+        ("NOTES_EMBED_THREADS", "many", "a whole number from 0 to 512"),
+        ("NOTES_EMBED_THREADS", "-1", "a whole number from 0 to 512"),
     ],
 )
-def test_a_bad_number_names_the_variable_and_what_it_accepts(name, value, accepts):
+def test_a_bad_setting_names_the_variable_and_what_it_accepts(name, value, accepts):
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({name: value})
     message = str(caught.value)
