@@ -63,7 +63,7 @@ def _weight(term: str, typed: str, have: bool) -> float:
     acronym typed in capitals ("CDN") is a name, weighed as written."""
     if have or typed != typed.lower():
         return specificity(term)
-    return max(0.5, 7.0 - max(zipf(term), meant_zipf(term)))
+    return max(0.5, 7.0 - meant_zipf(term))
 
 
 def support(question: str, sections: Sequence[Section]) -> tuple[float, list[str]]:
@@ -104,12 +104,13 @@ def unheard(question: str, familiar: Callable[[str], bool]) -> float:
     something the notes cannot speak to. With AWS notes: `"When should I use EC2 spot instances?"` -> ~0.3
     ("spot"), `"What is EC2?"` -> 0.0.
     """
-    words = _content_words(question)
-    weights = {t: _weight(t, typed, familiar(t)) for t, typed in words.items()}
-    total = sum(weights.values())
-    if not total:
-        return 0.0
-    return sum(w for t, w in weights.items() if not familiar(t)) / total
+    total = lacking = 0.0
+    for term, typed in _content_words(question).items():
+        known = familiar(term)
+        weight = _weight(term, typed, known)
+        total += weight
+        lacking += 0.0 if known else weight
+    return lacking / total if total else 0.0
 
 
 def _content_words(question: str) -> dict[str, str]:
