@@ -24,16 +24,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def embedded_texts(notes: Path) -> list[str]:
-    """Every text a full index of `notes` embeds: chunks and units of its indexable sections."""
+    """Every text embedded for `notes`: chunks of its indexable sections (at index time) and their units (when a
+    question needs them)."""
     from assistant.app import read_sections
     from corpus.chunking import section_chunks, section_units
-    from index.store import _unit_embed_text
+    from index.units import unit_embed_text
 
     sections, _ = read_sections(notes)
     texts: list[str] = []
     for s in sections:
         if s.indexable:
-            texts += [c.embed_text for c in section_chunks(s)] + [_unit_embed_text(s, u) for u in section_units(s)]
+            texts += [c.embed_text for c in section_chunks(s)] + [unit_embed_text(s, u) for u in section_units(s)]
     return texts
 
 

@@ -33,9 +33,13 @@ from index.embeddings import DIMENSIONS, MODEL_SHA256, MiniLMEmbeddings, ModelEr
 #   bundled notes with every MatMul quantized, 0.992 with those six left in float; 1.6x less CPU than "fp32".
 RECIPES = {False: "fp32-v1", True: "int8pc-v1"}
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model (sentence_bert_config.json)
-# Texts per ONNX run, taken in length order: a batch pads to its longest text, so sorting keeps a 12-token
-# sentence from being padded to a 256-token chunk.
-BATCH = 32
+# Tokens per ONNX run (rows x the longest row), texts taken in length order: a batch pads to its longest text,
+# so sorting keeps a 12-token sentence from being padded to a 256-token chunk, and a budget in tokens rather than
+# texts keeps batches of long texts small (a 32 x 256 batch ran slower per token than eight 4 x 256 ones, likely
+# cache-bound). Measured on this 2-core machine over every text a full index embeds, 2 threads, same vectors:
+# budget 128: 1.63 s, 512: 1.46 s, 1024: 1.50 s, 4096: 2.02 s, 32 texts a batch (before): 1.93 s on the bundled
+# AWS notes (chosen here); checked on ../shared/notes-sdp (2,161 texts): 512: 10.1 s, 32 texts: 11.6 s.
+BATCH_TOKENS = 512
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # Texts whose vectors are kept for reuse: 12% of the texts of a 54-file notes folder (272 of 2,161) repeat a text
 # of another section ("Step 2: Create a high level design: ..." 9 times), usually in another batch. 4,096
@@ -73,13 +77,23 @@ def mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
 
-def length_batches(lengths: Sequence[int], size: int = BATCH) -> list[list[int]]:
-    """Indexes of texts grouped `size` at a time in order of length, so each batch pads little.
+def length_batches(lengths: Sequence[int], budget: int = BATCH_TOKENS) -> list[list[int]]:
+    """Indexes of texts in order of length, grouped so that a batch's rows times its longest row (what it costs
+    once padded) stays within `budget` tokens; a text longer than the budget is a batch alone.
 
-    `([5, 1, 3, 2], 2)` -> `[[1, 3], [2, 0]]`.
+    `([5, 1, 3, 2], 9)` -> `[[1, 3, 2], [0]]` (3 rows padded to 3 tokens, then 5 alone).
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    return [order[start : start + size] for start in range(0, len(order), size)]
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for i in order:
+        if batch and (len(batch) + 1) * lengths[i] > budget:  # sorted: the new text is the batch's longest
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 def padded(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:

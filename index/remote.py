@@ -3,7 +3,7 @@
 A second process anywhere, given the URL and the same embedding model, opens the same index and answers the same
 questions with the same citations; it needs no files from the machine that indexed.
 
-Beside the `chunks` and `units` collections, a `notes_meta` collection holds:
+Beside the `chunks` collection, a `notes_meta` collection holds:
 - `head`: which generation of the manifest and of the keyword index is in force, and whether a write is under
   way (`writing`). A write adds the new generation's parts, then points `head` at them (one record, replaced
   whole), then deletes the old parts: a reader sees the old index or the new, and a writer that dies leaves the

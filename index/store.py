@@ -1,8 +1,9 @@
-"""The one module that talks to Chroma: an on-disk index of chunks and units, synced incrementally.
+"""The one module that talks to Chroma: an on-disk index of chunks, synced incrementally.
 
 Layout of an index folder (the folder 0700 and every file in it 0600: it holds text from private notes):
-- `chroma/`: a persistent Chroma database with two cosine collections, `chunks` (for retrieval) and `units`
-  (sentences and list items, for answering). Ids derive from content, so unchanged text is never re-embedded.
+- `chroma/`: a persistent Chroma database with a cosine collection, `chunks`. Ids derive from content, so
+  unchanged text is never re-embedded. Units (sentences and list items) are embedded when a question needs them
+  (`index.units`); an index from before that has a `units` collection too, dropped at its next write.
 - `manifest.json`: the live sections, written *after* Chroma holds their vectors: a header line and a line per
   section, written whole (atomically), then a line appended per write that changed little (a delta naming the
   runs of lines it keeps and the new lines: a one-section edit of 100,000 sections appends kilobytes instead of
@@ -14,7 +15,7 @@ Layout of an index folder (the folder 0700 and every file in it 0600: it holds t
   before it, and tagged with the sections it was built from. One a few deltas behind the manifest gives the
   counts of the sections that did not change since, and only the others are tokenized at open.
 - `lock`: an advisory lock (flock) that every run holds while it uses Chroma. Chroma is not safe for two writers
-  (two overlapping `index` runs left a units collection that failed every `get` of its vectors), and in Chroma
+  (two overlapping `index` runs left a collection that failed every `get` of its vectors), and in Chroma
   1.5 a reader writes too: opening a client records itself in `chroma.sqlite3`, and a query replays the write
   log into the vector index and may rewrite its files. So there is one kind of lock, exclusive. A run holds it
   for one write, one command, or one question of a chat. See `IndexLock`.
@@ -45,17 +46,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from corpus.chunking import section_chunks, section_units
 from corpus.types import Block, Chunk, Section, Unit
-from index.retrieve import KeywordIndex, keyword_fingerprint, pairs_fingerprint
+from index.retrieve import KeywordIndex, keyword_fingerprint, pairs_fingerprint, unit_scores
+from index.units import UnitRows, UnitVectors, unit_embed_text
 
 FORMAT = 1
-# Texts per write. Each batch is two Chroma writes (its sections' chunks, then their units), and Chroma's cost
-# per write is what a batch amortizes: on 600 sections (4,221 texts, letter embeddings) 64 took 3.8-4.8 s, 128
-# 2.7-2.9 s, as fast as writing all chunks and then all units in batches of 64 did. A killed run loses one batch.
+# Texts per write: Chroma's cost per write is what a batch amortizes (on 600 sections, 4,221 texts with letter
+# embeddings, 64 took 3.8-4.8 s, 128 2.7-2.9 s). A killed run loses one batch.
 BATCH = 128
+# The collection of unit vectors indexes kept before units were embedded at answer time: dropped at a write.
+LEGACY_UNITS = "units"
 # Deltas appended to a manifest before it is written whole again: an open applies each (a list of 100,000 lines
 # rebuilt per delta, about 1 ms), and the rewrite of a 120 MB manifest (100,000 sections) costs about a second.
 MAX_DELTAS = 64
@@ -123,7 +127,8 @@ class Manifest:
     hashes: dict[str, str]  # section key -> content hash
     warnings: tuple[str, ...] = ()
     notes: str = ""  # fingerprint of the notes it was built from ("" when unknown): see `assistant.app`
-    # content hash -> [chunks, units] it has in Chroma; empty in manifests written before it was kept
+    # content hash -> [chunks] it has in Chroma (`[chunks, units]` in indexes that kept unit vectors: the units
+    # count is not read); empty in manifests written before it was kept
     rows: dict[str, list[int]] = field(default_factory=dict)
     keyword: str = ""  # `keyword_fingerprint` of the keyword index kept with it ("" when none is)
 
@@ -131,13 +136,13 @@ class Manifest:
 def section_hash(section: Section, model_id: str, pieces: tuple[list[Chunk], list[Unit]] | None = None) -> str:
     """Changes exactly when what gets embedded for the section changes, the embedding model included.
 
-    It hashes the embedded texts themselves, so a change in how sections are cut into chunks and units re-embeds
-    what it touches; line numbers are left out, so a line added above a section costs no re-embedding (the
-    manifest carries the new line numbers).
+    It hashes the embedded texts themselves, chunks and units, so a change in how sections are cut re-embeds what
+    it touches, and the unit vectors a question embeds are kept by it (`index.units`); line numbers are left out,
+    so a line added above a section costs no re-embedding (the manifest carries the new line numbers).
     """
     its_chunks, its_units = pieces or (section_chunks(section), section_units(section))
     chunks = [c.embed_text for c in its_chunks]
-    units = [_unit_embed_text(section, u) for u in its_units]
+    units = [unit_embed_text(section, u) for u in its_units]
     payload = json.dumps([section.key, section.kind, chunks, units], ensure_ascii=False)
     return hashlib.sha1(f"{FORMAT}\n{model_id}\n{payload}".encode()).hexdigest()[:20]
 
@@ -430,14 +435,14 @@ def has_database(index_dir: Path) -> bool:
 
 
 # Runs in a child process: only chromadb, so it starts in about a second and can crash without harm. Every vector
-# of both collections is read back (two overlapping writers left units whose vectors could not be read, while
+# of every collection is read back (two overlapping writers left rows whose vectors could not be read, while
 # counts and metadata looked right) and one real nearest-neighbour query runs on each.
 _HEALTH_CHECK = """
 import sys
 import chromadb
 client = chromadb.PersistentClient(path=sys.argv[1], settings=chromadb.Settings(anonymized_telemetry=False))
-for name in ("chunks", "units"):
-    collection = client.get_collection(name)
+for listed in client.list_collections():
+    collection = client.get_collection(getattr(listed, "name", listed))
     count = collection.count()
     step = 5000
     first = None
@@ -451,7 +456,7 @@ for name in ("chunks", "units"):
 
 
 def check_health(index_dir: Path, timeout: float = CHECK_TIMEOUT) -> str | None:
-    """None when both collections read back and answer a query in a child process; else what went wrong.
+    """None when every collection reads back and answers a query in a child process; else what went wrong.
 
     A child, because a damaged database can kill or hang the process that opens it; this process only opens it
     once the child came back well.
@@ -478,7 +483,8 @@ def check_health(index_dir: Path, timeout: float = CHECK_TIMEOUT) -> str | None:
 
 
 class ChromaIndex:
-    """Chunks and units of the live sections, in Chroma, with their manifest and keyword index.
+    """Chunks of the live sections, in Chroma, with their manifest and keyword index; their units' vectors are
+    embedded when a question needs them (`unit_vectors`).
 
     It does no locking of its own: a caller holds `IndexLock` while it uses one, as `assistant.app` does.
     `create=False` opens an existing index and never creates one (Chroma itself still writes its bookkeeping).
@@ -515,19 +521,17 @@ class ChromaIndex:
             self.state = index_state(index_dir)
 
     def _open(self, client, embeddings: Embeddings, model_id: str, create: bool) -> None:
-        """Open both collections on `client` and read the manifest; raises on a damaged index."""
+        """Open the collection on `client` and read the manifest; raises on a damaged index."""
         from langchain_chroma import Chroma
 
         self._client = client
         self.embeddings = embeddings
         self.model_id = model_id
         config = {"hnsw": {"space": "cosine"}}
-        self.chunks, self.units = (
-            Chroma(
-                name, embeddings, client=client, collection_configuration=config, create_collection_if_not_exists=create
-            )
-            for name in ("chunks", "units")
+        self.chunks = Chroma(
+            "chunks", embeddings, client=client, collection_configuration=config, create_collection_if_not_exists=create
         )
+        self.unit_cache = UnitVectors(embeddings)  # kept across writes: keyed by content hash
         self._load_manifest(self._read_manifest_text())
         self._check()
         self._live: set[str] = set(self.manifest.hashes.values()) if self.manifest else set()
@@ -647,13 +651,13 @@ class ChromaIndex:
         """Most records one Chroma call may carry (5,461 on a server; embedded Chroma allows more)."""
         return self._client.get_max_batch_size()
 
-    def _counts(self) -> tuple[Counter, Counter]:
-        """Rows per content hash in each collection, read from the ids alone ("<hash>-u3").
+    def _counts(self) -> Counter:
+        """Chunks per content hash, read from the ids alone ("<hash>-c3").
 
-        Ids, not metadata: every open checks both collections, and on 5,000 sections (27,406 units) reading the
-        units' metadata took 0.58 s and their ids 0.06 s.
+        Ids, not metadata: every open checks the collection, and on 5,000 sections (27,406 rows) reading the
+        metadata took 0.58 s and the ids 0.06 s.
         """
-        return tuple(Counter(_hash_of(i) for i in store.get(include=[])["ids"]) for store in (self.chunks, self.units))
+        return Counter(_hash_of(i) for i in self.chunks.get(include=[])["ids"])
 
     def positions(self) -> dict[str, int]:
         """Where each section of the manifest is in `sections`, by key (kept until the manifest changes)."""
@@ -662,17 +666,13 @@ class ChromaIndex:
         return self._at
 
     def _check(self) -> None:
-        """Every live section must have all its rows in both collections; a manifest ahead of Chroma is damage."""
+        """Every live section must have all its chunks in Chroma; a manifest ahead of Chroma is damage."""
         if self.manifest is None:
             return
-        have_chunks, have_units = self._counts()
+        have = self._counts()
         rows = self.manifest.rows
         # Manifests from before `rows` was kept only say that each live section has chunks.
-        missing = {
-            h
-            for h in set(self.manifest.hashes.values())
-            if have_chunks[h] < rows.get(h, [1, 0])[0] or have_units[h] < rows.get(h, [1, 0])[1]
-        }
+        missing = {h for h in set(self.manifest.hashes.values()) if have[h] < rows.get(h, [1])[0]}
         if missing:
             raise IndexError_(f"index {self._where()} lacks vectors for {len(missing)} sections")
 
@@ -730,12 +730,12 @@ class ChromaIndex:
     ) -> SyncReport:
         """Make the index hold exactly `sections`, embedding only what changed. `notes` fingerprints the notes.
 
-        Each section is written whole, its chunks and then its units, a few sections per batch, and the next run
-        counts rows per section: a run killed at 1,200 of 5,235 texts leaves it about 4,035 to do, where writing
-        every chunk before any unit left it 5,158.
+        Each section is written whole, a few sections per batch, and the next run counts rows per section: a run
+        killed part-way leaves it only the sections it did not finish.
         """
         started = time.perf_counter()
         begun = self._begin_write()
+        self._drop_legacy_units()
         trusted = begun and self.manifest is not None and bool(self.manifest.rows)
         self._appendable = begun  # the manifest this index holds is the one in force: a delta may follow it
         old = self.manifest.hashes if self.manifest and self.manifest.model_id == self.model_id else {}
@@ -761,36 +761,28 @@ class ChromaIndex:
             new[key] = h
             same.append(i)
         self._same = same
-        if trusted:
-            # The last write finished: Chroma holds exactly the manifest's rows, so they need not be listed
-            # (listing 700,000 ids takes seconds, and a one-section edit must not).
-            rows = self.manifest.rows
-            have_chunks = Counter({h: n[0] for h, n in rows.items()})
-            have_units = Counter({h: n[1] for h, n in rows.items()})
-        else:
-            have_chunks, have_units = self._counts()
-        # Per section, what it lacks: a run that died between a section's chunks and its units left the units.
-        todo: list[tuple[Section, list[Chunk], list[Unit]]] = []
+        # After a finished write Chroma holds exactly the manifest's rows, so they need not be listed (listing
+        # 700,000 ids takes seconds, and a one-section edit must not).
+        have = Counter({h: n[0] for h, n in self.manifest.rows.items()}) if trusted else self._counts()
+        # Per section, whether it lacks chunks: a run that died part-way left some sections without theirs.
+        todo: list[tuple[Section, list[Chunk]]] = []
         for s, key in zip(sections, keys, strict=True):
             h = new[key]
             if not s.indexable:
                 continue
             if key not in pieces:  # known: its counts are the manifest's
-                if have_chunks[h] == old_rows[h][0] and have_units[h] == old_rows[h][1]:
+                if have[h] == old_rows[h][0]:
                     continue
                 pieces[key] = (section_chunks(s), section_units(s))
-            its_chunks, its_units = pieces[key]
-            lacks_chunks = its_chunks if have_chunks[h] != len(its_chunks) else []
-            lacks_units = its_units if have_units[h] != len(its_units) else []
-            if lacks_chunks or lacks_units:
-                todo.append((s, lacks_chunks, lacks_units))
-        total, done = sum(len(c) + len(u) for _, c, u in todo), 0
+            its_chunks = pieces[key][0]
+            if have[h] != len(its_chunks):
+                todo.append((s, its_chunks))
+        total, done = sum(len(c) for _, c in todo), 0
         if progress:
             progress(0, total)
         limit = self._batch_limit()
         for batch in _section_batches(todo, min(BATCH, limit)):
-            chunks = [(s, c) for s, its_chunks, _ in batch for c in its_chunks]
-            units = [(s, u) for s, _, its_units in batch for u in its_units]
+            chunks = [(s, c) for s, its_chunks in batch for c in its_chunks]
             # A section longer than the server takes in one call goes in slices (sections are packed to BATCH).
             for part in _slices(chunks, limit):
                 self.chunks.add_texts(
@@ -798,23 +790,14 @@ class ChromaIndex:
                     metadatas=[{"section": s.key, "hash": new[s.key], "ordinal": c.ordinal} for s, c in part],
                     ids=[f"{new[s.key]}-c{c.ordinal}" for s, c in part],
                 )
-            for part in _slices(units, limit):
-                self.units.add_texts(
-                    [_unit_embed_text(s, u) for s, u in part],
-                    metadatas=[{"section": s.key, "hash": new[s.key], "ordinal": u.ordinal} for s, u in part],
-                    ids=[f"{new[s.key]}-u{u.ordinal}" for s, u in part],
-                )
-            done += len(chunks) + len(units)
+            done += len(chunks)
             self._still_writing()
             if progress:
                 progress(done, total)
         indexable = [key for s, key in zip(sections, keys, strict=True) if s.indexable]
         live = {new[key] for key in indexable}
         hashes = {key: new[key] for key in indexable}  # (a key is unique, and so is its content hash)
-        rows = {
-            new[key]: [len(pieces[key][0]), len(pieces[key][1])] if key in pieces else old_rows[new[key]]
-            for key in indexable
-        }
+        rows = {new[key]: [len(pieces[key][0])] if key in pieces else old_rows[new[key]] for key in indexable}
         fingerprint = pairs_fingerprint(hashes.items())  # `keyword_fingerprint`: `hashes` is in the sections' order
         keyword = None
         if self.manifest is None or self._keyword_fingerprint() != fingerprint:
@@ -862,26 +845,40 @@ class ChromaIndex:
         (ordinals count from 0): deleting by ids took 0.01 s where a metadata filter took 0.14 s on 30,000 sections.
         """
         limit = self._batch_limit()
-        for n, (store, tag) in enumerate(((self.chunks, "c"), (self.units, "u"))):
-            if dead is not None:
-                counted = [h for h in sorted(dead) if rows and h in rows]
-                ids = [f"{h}-{tag}{i}" for h in counted for i in range(rows[h][n])]
-                for part in _slices(ids, limit):
-                    store._collection.delete(ids=list(part))
-                for part in _slices(sorted(dead - set(counted)), limit):
-                    store._collection.delete(where={"hash": {"$in": part}})
-                continue
-            ids = [i for i in store.get(include=[])["ids"] if _hash_of(i) not in live]
+        store = self.chunks
+        if dead is not None:
+            counted = [h for h in sorted(dead) if rows and h in rows]
+            ids = [f"{h}-c{i}" for h in counted for i in range(rows[h][0])]
             for part in _slices(ids, limit):
-                store.delete(ids=part)
+                store._collection.delete(ids=list(part))
+            for part in _slices(sorted(dead - set(counted)), limit):
+                store._collection.delete(where={"hash": {"$in": part}})
+            return
+        ids = [i for i in store.get(include=[])["ids"] if _hash_of(i) not in live]
+        for part in _slices(ids, limit):
+            store.delete(ids=part)
+
+    def _drop_legacy_units(self) -> None:
+        """Drop the unit vectors an index from before FORMAT 2 kept (a write holds the lock or the lease)."""
+        from chromadb.errors import NotFoundError
+
+        with contextlib.suppress(NotFoundError):
+            self._client.delete_collection(LEGACY_UNITS)
 
     def search_chunks(self, vector: list[float], k: int) -> list[tuple[str, float]]:
         """(section key, cosine similarity) of the k nearest live chunks, best first."""
         return self._search(self.chunks, vector, k)
 
     def search_units(self, vector: list[float], k: int) -> list[tuple[str, float]]:
-        """(section key, cosine similarity) of the k nearest live units, best first."""
-        return self._search(self.units, vector, k)
+        """(section key, best unit similarity) of the sections of the k chunks nearest `vector`, best first.
+
+        Units have no index of their own (`index.units`): the sections a vector's nearest chunks belong to are
+        scored by their units, embedded when first needed. Grading asks this of a whole answer, to find one
+        copied from another section.
+        """
+        keys = list(dict.fromkeys(key for key, _ in self.search_chunks(vector, k)))
+        scores = unit_scores(np.asarray(vector, dtype=np.float32), self.unit_vectors(keys))
+        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
     def _search(self, store, vector: list[float], k: int) -> list[tuple[str, float]]:
         if not self._live:
@@ -890,31 +887,13 @@ class ChromaIndex:
         live = self._live
         return [(doc.metadata["section"], 1.0 - distance) for doc, distance in found if doc.metadata["hash"] in live]
 
-    def unit_vectors(self, section_keys: Sequence[str]) -> dict[str, list[tuple[int, list[float]]]]:
-        """(unit ordinal, vector) of every unit of the given sections, in reading order."""
+    def unit_vectors(self, section_keys: Sequence[str]) -> dict[str, UnitRows]:
+        """(unit ordinal, vector) of every unit of the given live sections, in reading order, embedded the first
+        time a question needs them (`index.units`)."""
         if not section_keys or self.manifest is None:
             return {}
-        hashes = [self.manifest.hashes[k] for k in section_keys if k in self.manifest.hashes]
-        if not hashes:
-            return {}
-        rows = self.manifest.rows
-        if all(h in rows for h in hashes):
-            # By ids, from the row counts the manifest keeps: a metadata filter took 34 ms a question on 30,000
-            # sections (263,380 rows), growing with them; ids take the same time at any size.
-            ids = [f"{h}-u{n}" for h in hashes for n in range(rows[h][1])]
-            got = (
-                self.units.get(ids=ids, include=["metadatas", "embeddings"])
-                if ids
-                else {"metadatas": [], "embeddings": []}
-            )
-        else:
-            got = self.units.get(where={"hash": {"$in": hashes}}, include=["metadatas", "embeddings"])
-        out: dict[str, list[tuple[int, list[float]]]] = {}
-        for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True):
-            out.setdefault(meta["section"], []).append((meta["ordinal"], list(vector)))
-        for rows in out.values():
-            rows.sort(key=lambda row: row[0])
-        return out
+        at, sections, hashes = self.positions(), self.sections, self.manifest.hashes
+        return self.unit_cache.of([(sections[at[k]], hashes[k]) for k in section_keys if k in at and k in hashes])
 
 
 def _slices(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -928,16 +907,7 @@ def _hash_of(row_id: str) -> str:
     return row_id.rsplit("-", 1)[0]
 
 
-def _unit_embed_text(section: Section, unit: Unit) -> str:
-    # The title goes in front: "Fully managed messaging service." alone does not say it is SNS; a list item
-    # keeps the label it hangs under: "Cons: higher latency between regions"; text under a commented-out
-    # heading says what it is about by that heading ("Storage Gateway: Your on-premise data can be backed up").
-    label = unit.context or (unit.heading if not unit.text.startswith(unit.heading) else "")
-    context = f"{label}: " if label else ""
-    return f"{section.title}: {context}{unit.text}"
-
-
-def _section_batches(todo: list[tuple[Section, list, list]], size: int | None = None) -> Iterable[list]:
+def _section_batches(todo: list[tuple[Section, list]], size: int | None = None) -> Iterable[list]:
     """Whole sections, packed until a batch holds `size` (`BATCH`) texts or more; a long section is a batch alone.
 
     [a: 40 texts, b: 30, c: 10] with size 64 -> [[a, b], [c]].
@@ -946,7 +916,7 @@ def _section_batches(todo: list[tuple[Section, list, list]], size: int | None = 
     batch, texts = [], 0
     for item in todo:
         batch.append(item)
-        texts += len(item[1]) + len(item[2])
+        texts += len(item[1])
         if texts >= size:
             yield batch
             batch, texts = [], 0

@@ -24,7 +24,7 @@ import pytest
 from assistant.app import build
 from assistant.cli import main
 from assistant.settings import Settings
-from corpus.chunking import section_chunks, section_units
+from corpus.chunking import section_chunks
 from index.store import CLEAN_FILE, IndexBusy, IndexLock, check_health, index_state
 from tests.conftest import ROOT, LetterEmbeddings
 
@@ -55,7 +55,7 @@ def texts_to_embed(notes: Path) -> int:
     from assistant.app import read_sections
 
     sections, _ = read_sections(notes)
-    return sum(len(section_chunks(s)) + len(section_units(s)) for s in sections if s.indexable)
+    return sum(len(section_chunks(s)) for s in sections if s.indexable)
 
 
 class Run:
@@ -185,7 +185,7 @@ def test_index_runs_started_together_leave_a_healthy_index(tmp_path):
     """Two `index` runs at once on 600 sections, then two more after a third of the notes were rewritten: every
     run finishes (one after the other) or says another run is in progress, and the index answers afterwards.
 
-    Before the lock, two runs at once on these notes left units whose vectors could not be read (every `ask`
+    Before the lock, two runs at once on these notes left rows whose vectors could not be read (every `ask`
     then failed with "Error getting embedding") in 3 of 3 trials; on 240 sections, in none of 3.
     """
     notes = write_notes(tmp_path / "notes", files=20, sections=30)
@@ -286,7 +286,7 @@ def contents(index_dir: Path) -> tuple:
         str(index_dir / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False)
     )
     try:
-        rows = tuple(sorted(client.get_collection(name).get()["ids"]) for name in ("chunks", "units"))
+        rows = tuple(sorted(client.get_collection(c.name).get()["ids"]) for c in client.list_collections())
     finally:
         client.close()
     return (index_dir / "manifest.json").read_bytes(), index_state(index_dir), rows
@@ -348,10 +348,10 @@ def test_ask_during_an_index_run_waits_and_then_answers(tmp_path, small_notes, g
 def test_a_run_killed_mid_write_leaves_the_next_only_what_was_left(tmp_path):
     """SIGKILL a first index run at ~40% of its texts: the next run embeds only the rest, with no damage found.
 
-    Before, every chunk was written before any unit, so a killed run left every section incomplete and the
-    next run embedded everything again.
+    Sections are written whole, a few per batch (320 chunks here: three batches), so the sections the killed run
+    finished are not embedded again.
     """
-    notes = write_notes(tmp_path / "notes", files=4, sections=15)
+    notes = write_notes(tmp_path / "notes", files=8, sections=40)
     index_dir = tmp_path / "index"
     total = texts_to_embed(notes)
     code, _, err = run("--die-after", str(total * 2 // 5), "--index-dir", str(index_dir), "index", str(notes))
@@ -375,8 +375,8 @@ def test_a_run_killed_mid_write_leaves_the_next_only_what_was_left(tmp_path):
 def test_damaged_vectors_after_a_dead_writer_are_moved_aside_not_crashed_on(tmp_path, small_notes):
     """Garbled HNSW data segfaults the process that queries it. With the writer gone mid-way (no `clean`
     marker), `ask` health-checks in a child, moves the index aside, rebuilds it and answers."""
-    # Over 1,000 units: Chroma keeps smaller vector indexes in its write log and rebuilds them on every open.
-    notes = write_notes(tmp_path / "notes", files=6, sections=35)
+    # Over 1,000 chunks: Chroma keeps smaller vector indexes in its write log and rebuilds them on every open.
+    notes = write_notes(tmp_path / "notes", files=10, sections=110)
     index_dir = tmp_path / "index"
     index_in_process(notes, index_dir)
     rng = random.Random(1)

@@ -56,7 +56,9 @@ def test_an_all_zero_vector_stays_finite():
 
 
 def test_length_batches_group_texts_by_length():
-    assert length_batches([5, 1, 3, 2], 2) == [[1, 3], [2, 0]]
+    assert length_batches([5, 1, 3, 2], 9) == [[1, 3, 2], [0]]  # 3 rows padded to 3 tokens, then 5 alone
+    assert length_batches([5, 1, 3, 2], 4) == [[1, 3], [2], [0]]  # 2 rows of 2 tokens; 3 and 5 alone
+    assert length_batches([9], 4) == [[0]]  # longer than the budget: alone, never dropped
     assert length_batches([], 2) == []
     assert sorted(i for batch in length_batches(list(range(70, 0, -1)), 32) for i in batch) == list(range(70))
 
@@ -410,18 +412,18 @@ def test_onnx_changes_no_eval_figure_by_more_than_001(onnx_minilm, minilm, quest
 
 @pytest.mark.model
 def test_onnx_vectors_match_on_every_text_the_aws_notes_embed(onnx_minilm, minilm):
-    """Every chunk and unit a full index of the bundled AWS notes embeds (~250 texts, up to 256 tokens, tables
+    """Every chunk and unit embedded for the bundled AWS notes (~250 texts, up to 256 tokens, tables
     and code included), not just a few sentences: the float export is sentence-transformers to 1e-4."""
     from assistant.app import read_sections
     from corpus.chunking import section_chunks, section_units
-    from index.store import _unit_embed_text
+    from index.units import unit_embed_text
 
     sections, _ = read_sections(AWS_NOTES.parent)
     texts = [
         text
         for s in sections
         if s.indexable
-        for text in [c.embed_text for c in section_chunks(s)] + [_unit_embed_text(s, u) for u in section_units(s)]
+        for text in [c.embed_text for c in section_chunks(s)] + [unit_embed_text(s, u) for u in section_units(s)]
     ]
     assert len(texts) > 200
     cosines = (np.array(onnx_minilm.embed_documents(texts)) * np.array(minilm.embed_documents(texts))).sum(axis=1)

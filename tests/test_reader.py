@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
+import corpus.reader as reader
 from corpus.reader import MAX_NOTE_BYTES, NotesError, read_notes
 
 
@@ -170,3 +173,44 @@ def test_line_endings_are_normalised(tmp_path, raw, expected):
     """Line numbers count `\\n` only, so every line ending becomes `\\n` on reading."""
     write(tmp_path, "n.md", raw)
     assert read_notes(tmp_path).notes[0].text == expected
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Set a file's mtime `seconds` in the past (its ctime stays now: the cache needs both to be old)."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_file_unchanged_since_the_last_read_is_not_read_again(tmp_path, monkeypatch):
+    """At 2,500 files a re-index read and decoded all 59 MB again; an unchanged file now comes from the last read.
+    A file changed in the last few seconds (its stamp may not show a second change) is not kept: read again."""
+    old, fresh = tmp_path / "old.md", tmp_path / "fresh.md"
+    old.write_text("# Old\nkept text\n", encoding="utf-8")
+    fresh.write_text("# Fresh\njust written\n", encoding="utf-8")
+    _age(old, 60)
+    decoded: list[str] = []
+    real = reader.decode_note
+    monkeypatch.setattr(reader, "decode_note", lambda raw, name: decoded.append(name) or real(raw, name))
+    monkeypatch.setattr(reader, "RACY_NS", 10**12)  # every file changed "recently": none kept
+    first = read_notes(tmp_path)
+    assert read_notes(tmp_path) == first
+    assert decoded == ["fresh.md", "old.md"] * 2
+    monkeypatch.setattr(reader, "RACY_NS", 0)  # ctime is "now" for a test file: count both as settled
+    assert read_notes(tmp_path) == first
+    decoded.clear()
+    assert read_notes(tmp_path) == first
+    assert decoded == []
+
+
+def test_a_file_changed_to_the_same_size_is_read_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader, "RACY_NS", 0)
+    note = tmp_path / "n.md"
+    note.write_text("# N\nalpha\n", encoding="utf-8")
+    _age(note, 60)
+    assert read_notes(tmp_path).notes[0].text == "# N\nalpha\n"
+    note.write_text("# N\nomega\n", encoding="utf-8")  # same size: the mtime and ctime tell
+    _age(note, 30)
+    assert read_notes(tmp_path).notes[0].text == "# N\nomega\n"
+    (tmp_path / "m.md").write_text("# M\nnew file\n", encoding="utf-8")
+    note.unlink()
+    assert [n.path for n in read_notes(tmp_path).notes] == ["m.md"]

@@ -105,7 +105,7 @@ def test_editing_one_section_embeds_it_and_sweeps_its_old_rows(tmp_path, chroma_
     bravo = next(s for s in app.index.sections if s.anchor == "bravo")
     assert (report.updated, report.unchanged, report.embedded) == (1, 2, texts_of(bravo))
     assert len(app.index.chunks.get(where={"section": bravo.key})["ids"]) == len(section_chunks(bravo))
-    assert len(app.index.units.get(where={"section": bravo.key})["ids"]) == len(section_units(bravo))
+    assert len(app.index.unit_vectors([bravo.key])[bravo.key]) == len(section_units(bravo))
     assert app.assistant.search.search("beans and barley", 1).hits[0].section.key == bravo.key
 
 
@@ -159,27 +159,29 @@ def test_batches_respect_the_servers_max_batch_size(tmp_path, chroma_url, letter
     index = RemoteIndex(chroma_url, letters, letters.model_id)
     monkeypatch.setattr(index._client, "get_max_batch_size", lambda: 3)
     sizes: list[int] = []
-    for collection in (index.chunks._collection, index.units._collection):
-        for name in ("upsert", "add", "delete"):
-            real = getattr(collection, name)
+    collection = index.chunks._collection
+    for name in ("upsert", "add", "delete"):
+        real = getattr(collection, name)
 
-            def spy(*args, _real=real, **kwargs):
-                if kwargs.get("ids") is not None:
-                    sizes.append(len(kwargs["ids"]))
-                return _real(*args, **kwargs)
+        def spy(*args, _real=real, **kwargs):
+            if kwargs.get("ids") is not None:
+                sizes.append(len(kwargs["ids"]))
+            return _real(*args, **kwargs)
 
-            monkeypatch.setattr(collection, name, spy)
-    long = "# Long\n" + "".join(f"- item {n} about apples and apricots\n" for n in range(9))
+        monkeypatch.setattr(collection, name, spy)
+    # Long enough to be cut into more chunks than one call may carry.
+    long = "# Long\n" + "".join(f"Paragraph {n} about apples and apricots. " * 12 + "\n\n" for n in range(9))
     secs = sections(NOTE + long)
+    assert len(section_chunks(secs[-1])) > 3
     index.sync(secs)
-    assert sizes
+    assert len(sizes) > 1
     assert max(sizes) <= 3
     for s in secs:
         if s.indexable:
-            assert len(index.units.get(where={"section": s.key})["ids"]) == len(section_units(s))
-    index.sync(sections(NOTE))  # the long section is deleted: by hash, within the limit too
+            assert len(index.chunks.get(where={"section": s.key})["ids"]) == len(section_chunks(s))
+    index.sync(sections(NOTE))  # the long section is deleted: by ids, within the limit too
     assert max(sizes) <= 3
-    assert index.units.get(where={"section": "farm.md#long"})["ids"] == []
+    assert index.chunks.get(where={"section": "farm.md#long"})["ids"] == []
 
 
 def test_a_second_writer_waits_for_the_lease_then_gives_up_in_one_line(chroma_url, letters, monkeypatch):
@@ -211,7 +213,7 @@ def test_an_interrupted_write_leaves_the_old_index_and_the_next_completes(chroma
     old = sections()
     index.sync(old)
     edited = sections(NOTE.replace("bread and butter", "beans and barley"))
-    embeddings.fail_on_next(2)  # dies embedding the edited section's units, its chunks written
+    embeddings.fail_on_next(1)  # dies embedding the edited section's chunks
     with pytest.raises(RuntimeError, match="died half-way"):
         index.sync(edited)
     embeddings.fail_at = None
@@ -222,7 +224,7 @@ def test_an_interrupted_write_leaves_the_old_index_and_the_next_completes(chroma
     assert (report.updated, report.unchanged) == (1, 2)
     bravo = next(s for s in edited if s.anchor == "bravo")
     assert len(fresh.chunks.get(where={"section": bravo.key})["ids"]) == len(section_chunks(bravo))
-    assert len(fresh.units.get(where={"section": bravo.key})["ids"]) == len(section_units(bravo))
+    assert len(fresh.unit_vectors([bravo.key])[bravo.key]) == len(section_units(bravo))
     assert not fresh._read_head()["writing"]
 
 

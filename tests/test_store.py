@@ -41,8 +41,8 @@ def sections(text: str = NOTE, path: str = "farm.md") -> list[Section]:
 
 
 def texts_of(*secs: Section) -> int:
-    """How many texts syncing these sections embeds: one per chunk and one per unit."""
-    return sum(len(section_chunks(s)) + len(section_units(s)) for s in secs if s.indexable)
+    """How many texts syncing these sections embeds: one per chunk (units wait for a question)."""
+    return sum(len(section_chunks(s)) for s in secs if s.indexable)
 
 
 def reopen(index_dir: Path, embeddings, model_id: str = "letters-v1") -> ChromaIndex:
@@ -63,10 +63,6 @@ def top_key(index: ChromaIndex, embeddings, query: str) -> str:
 
 def chunk_rows(index: ChromaIndex, key: str) -> list[str]:
     return index.chunks.get(where={"section": key})["ids"]
-
-
-def unit_rows(index: ChromaIndex, key: str) -> list[str]:
-    return index.units.get(where={"section": key})["ids"]
 
 
 class Embedded:
@@ -113,15 +109,55 @@ def index(backend, letters) -> ChromaIndex:
 
 
 def test_first_sync_adds_and_embeds_everything(index, letters, backend):
-    """A new index embeds every chunk and unit of every section once."""
+    """A new index embeds every chunk of every section once, and no unit: those wait for a question."""
     secs = sections()
     report = index.sync(secs)
     assert (report.added, report.updated, report.removed, report.unchanged) == (3, 0, 0, 0)
     assert report.embedded == texts_of(*secs) == letters.texts
     for s in secs:
         assert len(chunk_rows(index, s.key)) == len(section_chunks(s))
-        assert len(unit_rows(index, s.key)) == len(section_units(s))
     assert backend.manifest().hashes.keys() == {s.key for s in secs}
+    assert "units" not in {c.name for c in index._client.list_collections()}
+
+
+def test_a_write_drops_the_unit_vectors_an_older_index_kept(index, letters):
+    """Indexes made before units were embedded at answer time kept them in a `units` collection: the next write
+    drops it (it is never read again), and the index answers as before."""
+    secs = sections()
+    index.sync(secs)
+    legacy = index._client.get_or_create_collection("units")
+    legacy.add(ids=["old-u0"], embeddings=[letters.embed_query("Alpha")], metadatas=[{"section": "farm.md#alpha"}])
+    index.sync(secs)
+    assert "units" not in {c.name for c in index._client.list_collections()}
+    assert top_key(index, letters, "Bravo brings bread and butter") == "farm.md#bravo"
+
+
+def test_unit_vectors_are_embedded_when_first_needed_and_kept(index, letters):
+    """A question's sections get their units embedded once; asked again, nothing is embedded; an edited section
+    (a new content hash) gets its new units."""
+    secs = sections()
+    index.sync(secs)
+    before = letters.texts
+    keys = [s.key for s in secs]
+    first = index.unit_vectors(keys)
+    assert {k: [o for o, _ in rows] for k, rows in first.items()} == {
+        s.key: [u.ordinal for u in section_units(s)] for s in secs
+    }
+    assert letters.texts - before == sum(len(section_units(s)) for s in secs)
+    embedded = letters.texts
+    again = index.unit_vectors(list(reversed(keys)))
+    assert letters.texts == embedded
+    assert {k: [v.tolist() for _, v in rows] for k, rows in again.items()} == {
+        k: [v.tolist() for _, v in rows] for k, rows in first.items()
+    }
+    edited = sections(NOTE.replace("bread and butter", "beans and barley"))
+    index.sync(edited)
+    after_sync = letters.texts
+    bravo = next(s for s in edited if s.anchor == "bravo")
+    [(_, vector)] = index.unit_vectors([bravo.key])[bravo.key]
+    assert letters.texts - after_sync == 1  # the edited section alone
+    assert vector.tolist() == pytest.approx(letters.embed_query(f"Bravo: {section_units(bravo)[0].text}"))
+    assert index.unit_vectors(["farm.md#nowhere"]) == {}
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["same-object", "reopened"])
@@ -149,7 +185,7 @@ def test_editing_one_section_embeds_only_it(index, letters):
     assert report.embedded == texts_of(bravo) == letters.texts - before
     # The old version's rows are swept: one set of rows per section.
     assert len(chunk_rows(index, bravo.key)) == len(section_chunks(bravo))
-    assert len(unit_rows(index, bravo.key)) == len(section_units(bravo))
+    assert len(index.unit_vectors([bravo.key])[bravo.key]) == len(section_units(bravo))
     assert top_key(index, letters, "Bravo beans and barley") == bravo.key
 
 
@@ -174,7 +210,6 @@ def test_deleting_a_section_removes_its_rows(index, letters):
     assert report.embedded == 0
     assert letters.texts == before
     assert chunk_rows(index, charlie_key) == []
-    assert unit_rows(index, charlie_key) == []
     found = HybridSearch(index, letters).search("Charlie cooks curry with cumin", 10).hits
     assert charlie_key not in {hit.section.key for hit in found}
     assert charlie_key not in {key for key, _ in index.search_chunks(letters.embed_query("Charlie curry"), 10)}
@@ -229,14 +264,7 @@ class FailingEmbeddings(LetterEmbeddings):
         return super().embed_documents(texts)
 
 
-@pytest.mark.parametrize(
-    "fail_on_call",
-    [
-        pytest.param(1, id="dies-embedding-chunks"),
-        pytest.param(2, id="dies-embedding-units"),
-    ],
-)
-def test_interrupted_sync_keeps_previous_index_and_next_sync_completes(backend, fail_on_call):
+def test_interrupted_sync_keeps_previous_index_and_next_sync_completes(backend):
     """A run that dies mid-way leaves the old index in force; the next run finishes the job."""
     embeddings = FailingEmbeddings()
     index = backend.open(embeddings, embeddings.model_id)
@@ -245,12 +273,10 @@ def test_interrupted_sync_keeps_previous_index_and_next_sync_completes(backend, 
     old_hashes = backend.manifest().hashes
     edited = sections(NOTE.replace("bread and butter", "beans and barley"))
     bravo = next(s for s in edited if s.anchor == "bravo")
-    # Small enough that its chunks take one embed call and its units another.
+    # Small enough that its chunks take one embed call.
     assert len(section_chunks(bravo)) <= BATCH
-    assert len(section_units(bravo)) <= BATCH
 
-    # Call 1 embeds the changed section's chunks, call 2 its units.
-    embeddings.fail_on_next(fail_on_call)
+    embeddings.fail_on_next(1)
     with pytest.raises(RuntimeError, match="died half-way"):
         index.sync(edited)
 
@@ -262,12 +288,11 @@ def test_interrupted_sync_keeps_previous_index_and_next_sync_completes(backend, 
     assert top_key(index, embeddings, "Bravo brings bread and butter") == "farm.md#bravo"
     found = {key for key, _ in index.search_chunks(embeddings.embed_query("Bravo beans and barley"), 10)}
     assert found == {s.key for s in old if s.indexable}
-    assert all(unit_rows(index, s.key) for s in old)
 
     report = index.sync(edited)
     assert (report.updated, report.unchanged) == (1, 2)
     assert backend.manifest().hashes != old_hashes
-    # The edited section is whole again: all its chunks and all its units, with nothing left over.
+    # The edited section is whole again: all its chunks, with nothing left over, and its units.
     assert len(chunk_rows(index, bravo.key)) == len(section_chunks(bravo))
     assert len(index.unit_vectors([bravo.key]).get(bravo.key, [])) == len(section_units(bravo))
     assert top_key(index, embeddings, "Bravo beans and barley") == bravo.key
@@ -363,7 +388,10 @@ def test_model_change_reembeds_everything(backend, letters):
     assert backend.manifest().model_id == "letters-v2"
     # The old model's rows are swept: exactly one set of rows remains.
     assert len(index.chunks.get()["ids"]) == sum(len(section_chunks(s)) for s in secs)
-    assert len(index.units.get()["ids"]) == sum(len(section_units(s)) for s in secs)
+    # Unit vectors come from the model in use, never kept across models.
+    units_before = other.texts
+    index.unit_vectors([s.key for s in secs])
+    assert other.texts - units_before == sum(len(section_units(s)) for s in secs)
     # And going back to the first model re-embeds again rather than trusting stale vectors.
     again = backend.reopen(letters, "letters-v1")
     before = letters.texts

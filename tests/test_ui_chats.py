@@ -256,7 +256,7 @@ def test_a_re_index_in_steps_keeps_notes_not_reached_yet_searchable(tmp_path):
 
 
 def test_indexer_reports_progress_and_ends_done(tmp_path):
-    app, embeddings = letters_app(tmp_path, files=4)
+    app, embeddings = letters_app(tmp_path, files=70)  # 70 chunks: more than one step (`STEP_TEXTS`)
     seen = []
     indexer = Indexer(app, threading.Lock(), embeddings)
     original = embeddings.embed_documents
@@ -271,7 +271,7 @@ def test_indexer_reports_progress_and_ends_done(tmp_path):
     indexer.join(60)
     progress = indexer.progress
     assert progress.state == "done", progress.error
-    assert progress.files_done == progress.files == 4
+    assert progress.files_done == progress.files == 70
     assert progress.texts_done == progress.texts > 0
     assert seen == sorted(seen)
     assert len(seen) >= 2
