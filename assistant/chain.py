@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from langchain_core.runnables import RunnableLambda
 
@@ -165,7 +165,7 @@ class NotesAssistant:
             # readings are fused so neither the category nor the old subject can take over. A pronoun
             # follow-up, by contrast, says nothing without its rewrite.
             plain = self.search.search(condensed.question, max(self.top_k, 10))
-            retrieval = _fuse(retrieval, plain)
+            retrieval = _prefer_sibling(_fuse(retrieval, plain), plain, condensed.category)
         return Found(condensed, retrieval, step["started"], step["typed"], step["shown"], step["use_llm"])
 
     def _answer(self, found: Found) -> AnswerStream:
@@ -293,6 +293,30 @@ def _extractive(evidence: Sequence[Evidence]) -> tuple[str, tuple[Citation, ...]
         citation(numbers[ev.section.key], ev.section, [u.text for u in ev.units], ev.score) for ev in evidence
     )
     return compose(evidence, numbers), citations
+
+
+# How far down the fused ranking an ellipsis follow-up's sibling may be found and put first.
+SIBLING_REACH = 3
+
+
+def _prefer_sibling(retrieval: Retrieval, plain: Retrieval, category: str) -> Retrieval:
+    """An ellipsis ("And the Kubernetes one?" after ECS) asks for another one of the kind the last answer was:
+    among the first `SIBLING_REACH` hits, the best that sits under the previous topic's parent heading and holds
+    the words the follow-up itself names (a keyword match for it as typed) goes first. A general section on the
+    new subject ("What is Kubernetes?") stays next. Nothing moves when no such sibling is there.
+
+    `[What is Kubernetes?, EKS (under Container Services)]` with category "Container Services" ->
+    `[EKS, What is Kubernetes?]`
+    """
+    named = {h.section.key for h in plain.hits if h.keyword > 0}
+    hits = list(retrieval.hits)
+    for n, hit in enumerate(hits[:SIBLING_REACH]):
+        if category and category in hit.section.heading_path[:-1] and hit.section.key in named:
+            if n:
+                top = hits[0].score
+                hits = [replace(hit, score=top), *(replace(h, score=min(h.score, top)) for h in hits if h is not hit)]
+            break
+    return Retrieval(retrieval.query, retrieval.vector, tuple(hits))
 
 
 def _fuse(first: Retrieval, second: Retrieval) -> Retrieval:

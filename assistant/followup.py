@@ -38,11 +38,13 @@ class Topic:
 
 @dataclass(frozen=True)
 class Condensed:
-    """A question made standalone. `kind` is "none", "pronoun", "ellipsis" or "bare"."""
+    """A question made standalone. `kind` is "none", "pronoun", "ellipsis" or "bare"; `category` is the heading
+    an ellipsis asks within (the previous topic's parent)."""
 
     question: str
     standalone: str
     kind: str = "none"
+    category: str = ""
 
 
 def refers_back(question: str) -> str:
@@ -95,4 +97,4 @@ def condense(question: str, topic: Topic | None) -> Condensed:
     frame = _FRAME.match(topic.question)
     head = f"{frame.group(1)} {rest}" if frame and not _FRAME.match(rest) else rest
     where = f" in {topic.category}" if topic.category else ""
-    return Condensed(question, f"{head[:1].upper()}{head[1:]}{where}?", kind)
+    return Condensed(question, f"{head[:1].upper()}{head[1:]}{where}?", kind, topic.category)

@@ -5,8 +5,9 @@
 The notes are generated from `--seed` (the same seed gives the same bytes): files of ~40 sections with nested
 headings (#, ##, ###), paragraphs of 1-6 sentences, lists, code blocks and tables, section sizes drawn to look
 like study notes (median ~45 words, a long tail past 400). Reported: `index_s` (full index), `reindex_unchanged_s`,
-`edit_one_s` (one section's text changed), `search_p50_ms`/`p95`, `answer_p50_ms`/`p95`, `open_s` (a new app
-opening the index: manifest and kept keyword index read), `peak_rss_mb`.
+`edit_one_s` (one section's text changed), `peak_rss_mb` (of the indexing process), and from a new process that
+only opens the index and answers, as a chat or `ask` does: `open_s` (manifest and kept keyword index read),
+`search_p50_ms`/`p95`, `answer_p50_ms`/`p95`, `serve_rss_mb` (its peak RSS).
 
 `--embeddings hashed` swaps MiniLM for a deterministic 384-dimension hashing of words (no model): it measures
 what the index does at a size whose real embedding would take hours here, and it says so in the JSON.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import hashlib
 import itertools
 import json
@@ -26,6 +28,7 @@ import random
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -196,6 +199,48 @@ def progress(done: int, total: int) -> None:
         print(f"{time.strftime('%H:%M:%S')} embedded {done}/{total}", file=sys.stderr, flush=True)
 
 
+def serve(settings, embeddings, seed: int) -> dict:
+    """Open the index as a new app would and ask it questions: open time, search and answer p50/p95, peak RSS."""
+    from assistant.app import build
+
+    started = time.perf_counter()
+    fresh = build(settings, embeddings=embeddings, sync=False, say=lambda _: None)
+    with fresh.reading():
+        fresh.assistant.search.search("warm up", 10)
+    opened = round(time.perf_counter() - started, 2)
+    content = [s for s in fresh.index.sections if s.indexable]
+    rng = random.Random(seed)
+    picked = rng.sample(content, min(QUESTIONS, len(content)))
+    questions = [f"What is {s.title}?" for s in picked[: QUESTIONS // 2]]
+    questions += [f"What about {' '.join(s.text.split()[3:9])}?" for s in picked[QUESTIONS // 2 :]]
+    fresh.assistant.ask(questions[0])
+    search = timed(lambda q: fresh.assistant.search.search(q, 10), questions)
+    answer = timed(lambda q: fresh.assistant.ask(q), questions)
+    top1 = sum(
+        fresh.assistant.search.search(q, 1).hits[0].section.key == s.key
+        for q, s in zip(questions[: QUESTIONS // 2], picked, strict=False)
+    ) / max(1, QUESTIONS // 2)
+    return {
+        "open_s": opened,
+        "search_p50_ms": round(search[0], 1),
+        "search_p95_ms": round(search[1], 1),
+        "answer_p50_ms": round(answer[0], 1),
+        "answer_p95_ms": round(answer[1], 1),
+        "title_question_top1": round(top1, 3),
+        "serve_rss_mb": round(own_peak_rss_kb() / 1024, 1),
+    }
+
+
+def own_peak_rss_kb() -> int:
+    """This process's peak RSS in kB: Linux's VmHWM, which starts afresh at exec. `ru_maxrss` does not: a child
+    started by a process holding 1.8 GB reported 1.8 GB."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main() -> int:
     from assistant.app import build, make_embeddings
     from assistant.settings import Settings
@@ -207,6 +252,7 @@ def main() -> int:
     p.add_argument("--chroma-url", help="index into this Chroma server instead of an embedded index")
     p.add_argument("--keep", help="keep the notes and index in this folder (reused when it has them)")
     p.add_argument("--generate-only", action="store_true", help="write the notes and stop")
+    p.add_argument("--serve-only", action="store_true", help=argparse.SUPPRESS)  # the child that opens and asks
     args = p.parse_args()
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="scale-"))
@@ -223,6 +269,9 @@ def main() -> int:
     )
     embeddings = HashedEmbeddings() if args.embeddings == "hashed" else make_embeddings(settings)
     embeddings.embed_query("load the model before timing")
+    if args.serve_only:
+        print(json.dumps(serve(settings, embeddings, args.seed)))
+        return 0
     results: dict = {
         "sections_asked": args.sections,
         "embeddings": args.embeddings,
@@ -250,31 +299,12 @@ def main() -> int:
         edited = app.reindex()
         results |= {"edit_one_s": round(time.perf_counter() - started, 3), "edit_one_embedded": edited.embedded}
 
-        started = time.perf_counter()
-        fresh = build(settings, embeddings=embeddings, sync=False, say=lambda _: None)
-        with fresh.reading():
-            fresh.assistant.search.search("warm up", 10)
-        results["open_s"] = round(time.perf_counter() - started, 2)
-
-        content = [s for s in fresh.index.sections if s.indexable]
-        rng = random.Random(args.seed)
-        picked = rng.sample(content, min(QUESTIONS, len(content)))
-        questions = [f"What is {s.title}?" for s in picked[: QUESTIONS // 2]]
-        questions += [f"What about {' '.join(s.text.split()[3:9])}?" for s in picked[QUESTIONS // 2 :]]
-        fresh.assistant.ask(questions[0])
-        search = timed(lambda q: fresh.assistant.search.search(q, 10), questions)
-        answer = timed(lambda q: fresh.assistant.ask(q), questions)
-        top1 = sum(
-            fresh.assistant.search.search(q, 1).hits[0].section.key == s.key
-            for q, s in zip(questions[: QUESTIONS // 2], picked, strict=False)
-        ) / max(1, QUESTIONS // 2)
-        results |= {
-            "search_p50_ms": round(search[0], 1),
-            "search_p95_ms": round(search[1], 1),
-            "answer_p50_ms": round(answer[0], 1),
-            "answer_p95_ms": round(answer[1], 1),
-            "title_question_top1": round(top1, 3),
-        }
+        app.index.close()  # the child opens it
+        # A new process opens the index and answers, as `ask` or the app does: its own time and memory.
+        child = [sys.executable, __file__, "--serve-only", "--keep", str(work), "--sections", str(args.sections)]
+        child += ["--seed", str(args.seed), "--embeddings", args.embeddings]
+        child += ["--chroma-url", args.chroma_url] if args.chroma_url else []
+        results |= json.loads(subprocess.run(child, capture_output=True, text=True, check=True).stdout)
     finally:
         results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         if not args.keep:

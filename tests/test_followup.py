@@ -189,3 +189,41 @@ def test_a_facet_alone_asks_about_the_last_topic(question):
     condensed = condense(question, Topic("What is a reverse proxy?", "Reverse proxy (web server)"))
     assert condensed.kind == "bare"
     assert "Reverse proxy (web server)" in condensed.standalone
+
+
+# An ellipsis asks for a sibling of the last topic: the chain puts one that names the new subject first.
+
+
+def _hit(key: str, path: tuple[str, ...], score: float, keyword: float = 0.0):
+    from corpus.types import Section
+    from index.retrieve import Hit
+
+    section = Section("db.md", key, path[-1], len(path), path, 1, 2, (), "text")
+    return Hit(section, score, 0.5, keyword)
+
+
+def test_condensed_ellipsis_keeps_the_category_it_asks_within():
+    assert condense("And the Kubernetes one?", ECS).category == "Container Services"
+    assert condense("How is it different from SNS?", SQS).category == ""  # a pronoun names its subject
+
+
+def test_a_sibling_naming_the_new_subject_goes_first():
+    """Notes written for this test: after "What is RDS?" (under Databases), "And the NoSQL one?" finds a general
+    "What is NoSQL?" section first; DynamoDB, under Databases and naming NoSQL, is what was asked for."""
+    from assistant.chain import _prefer_sibling
+    from index.retrieve import Retrieval
+
+    general = _hit("what-is-nosql", ("Notes", "What is NoSQL?"), 2.0, keyword=1.0)
+    dynamo = _hit("dynamodb", ("Notes", "Databases", "DynamoDB"), 1.8, keyword=0.6)
+    rds = _hit("rds", ("Notes", "Databases", "RDS"), 1.5)  # a sibling that does not name NoSQL
+    fused = Retrieval("q", (1.0,), (general, dynamo, rds))
+    plain = Retrieval("And the NoSQL one?", (1.0,), (general, dynamo, rds))
+    moved = _prefer_sibling(fused, plain, "Databases")
+    assert [h.section.anchor for h in moved.hits] == ["dynamodb", "what-is-nosql", "rds"]
+    assert [h.score for h in moved.hits] == [2.0, 2.0, 1.5]  # still best first
+    # No sibling names the subject, or none within reach, or no category: nothing moves.
+    unnamed = Retrieval("q", (1.0,), (general, rds))
+    assert _prefer_sibling(unnamed, unnamed, "Databases").hits == unnamed.hits
+    far = Retrieval("q", (1.0,), (general, rds, rds, dynamo))
+    assert _prefer_sibling(far, plain, "Databases").hits == far.hits
+    assert _prefer_sibling(fused, plain, "").hits == fused.hits
