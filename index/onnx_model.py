@@ -336,6 +336,11 @@ class OnnxEmbeddings(Embeddings):
                 memo.popitem(last=False)
             return out
 
+    def forget(self) -> None:
+        """Drop the vectors kept for texts seen before (a benchmark's first question about a section)."""
+        with self._lock:
+            self._memo.clear()
+
     def embed_query(self, text: str) -> list[float]:
         """A question's vector, computed afresh: the memo is for indexing, where texts repeat across batches."""
         if self.backend == "torch":

@@ -103,6 +103,10 @@ class RemoteIndex(ChromaIndex):
     def close(self) -> None:
         self.state = None  # the HTTP client holds no files; the next use reopens
 
+    def _unit_file(self) -> None:
+        """Unit vectors are kept in this process only: nothing is kept on the machine that reads a server."""
+        return None
+
     def _where(self) -> str:
         return f"in the Chroma server at {self.url}"
 

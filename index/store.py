@@ -14,6 +14,8 @@ Layout of an index folder (the folder 0700 and every file in it 0600: it holds t
 - `keyword.npz`: the keyword (BM25) index (`index.retrieve.KeywordIndex`), written with a manifest written whole,
   before it, and tagged with the sections it was built from. One a few deltas behind the manifest gives the
   counts of the sections that did not change since, and only the others are tokenized at open.
+- `units.sqlite3`: the unit vectors questions embedded (`index.units.UnitFile`), by content hash: a new process
+  finds the units of sections asked about before. Not part of the index's state: any run may add to it.
 - `lock`: an advisory lock (flock) that every run holds while it uses Chroma. Chroma is not safe for two writers
   (two overlapping `index` runs left a collection that failed every `get` of its vectors), and in Chroma
   1.5 a reader writes too: opening a client records itself in `chroma.sqlite3`, and a query replays the write
@@ -52,7 +54,7 @@ from langchain_core.embeddings import Embeddings
 from corpus.chunking import section_chunks, section_units
 from corpus.types import Block, Chunk, Section, Unit
 from index.retrieve import KeywordIndex, keyword_fingerprint, pairs_fingerprint, unit_scores
-from index.units import UnitRows, UnitVectors, unit_embed_text
+from index.units import UnitFile, UnitRows, UnitVectors, unit_embed_text
 
 FORMAT = 1
 # Texts per write: Chroma's cost per write is what a batch amortizes (on 600 sections, 4,221 texts with letter
@@ -70,6 +72,7 @@ Say = Callable[[str], None]
 
 LOCK_FILE = "lock"
 KEYWORD_FILE = "keyword.npz"
+UNITS_FILE = "units.sqlite3"  # unit vectors embedded by questions, kept for the next process (`index.units`)
 # Files beside the index that are not derived from the notes (practice history: practice.sqlite3 and its
 # journal) stay when a damaged index is moved aside: rebuilding the index cannot bring them back.
 KEPT_PREFIX = "practice."
@@ -531,7 +534,7 @@ class ChromaIndex:
         self.chunks = Chroma(
             "chunks", embeddings, client=client, collection_configuration=config, create_collection_if_not_exists=create
         )
-        self.unit_cache = UnitVectors(embeddings)  # kept across writes: keyed by content hash
+        self.unit_cache = UnitVectors(embeddings, file=self._unit_file())  # kept across writes: by content hash
         self._load_manifest(self._read_manifest_text())
         self._check()
         self._live: set[str] = set(self.manifest.hashes.values()) if self.manifest else set()
@@ -602,6 +605,9 @@ class ChromaIndex:
             return None
         except (OSError, ValueError) as err:
             raise IndexError_(f"manifest {path} is unreadable ({err})") from err
+
+    def _unit_file(self) -> UnitFile | None:
+        return UnitFile(self.index_dir / UNITS_FILE)
 
     def _read_keyword(self) -> bytes | None:
         with contextlib.suppress(FileNotFoundError):
@@ -820,6 +826,7 @@ class ChromaIndex:
             self._keyword = keyword or self._keyword.over(sections)
         self._keyword_of = fingerprint
         self._sweep(live, dead if trusted else None, old_rows)
+        self.unit_cache.keep_only(live)
         self._end_write()
         added = updated = unchanged = 0
         for key, h in hashes.items():  # one pass: sets of 100,000 keys took 0.17 s of a one-section edit

@@ -5,19 +5,23 @@ than half the tokens a full index embedded (the bundled notes: 189 of 250 texts;
 2,161), which put a full index at 1.2-1.3x the time of LangChain's recipe on the same notes. A question reads the
 units of eight sections (`index.retrieve.UNIT_SECTIONS`), so they are embedded then, for those sections
 only, and kept by content hash: a section asked about again costs nothing, an edited one gets a new hash.
+Beside an index on disk they are also kept in `units.sqlite3` (`UnitFile`), so a new process (a cold `ask`, the
+app restarted) finds the units of sections asked about before.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from corpus.chunking import section_units
 from corpus.types import Section, Unit
+from index import private_sqlite
 
 # Sections whose unit vectors are kept: at about 6 units a section (../shared/notes-sdp averages 6.1), 4,096
 # sections are about 25,000 vectors of 384 floats, 38 MB, and hundreds of questions' worth of sections.
@@ -38,20 +42,80 @@ def unit_embed_text(section: Section, unit: Unit) -> str:
     return f"{section.title}: {context}{unit.text}"
 
 
-class UnitVectors:
-    """Unit vectors by section, embedded on first use and kept (least recently used dropped past `capacity`)."""
+_SCHEMA = "CREATE TABLE IF NOT EXISTS units (hash TEXT PRIMARY KEY, ordinals BLOB NOT NULL, vectors BLOB NOT NULL);"
 
-    def __init__(self, embeddings: Embeddings, capacity: int = KEPT_SECTIONS) -> None:
+
+class UnitFile:
+    """Unit vectors by content hash in a private SQLite file beside the index. A content hash names the model
+    and every unit's text (`index.store.section_hash`), so a row is never stale: rows of sections no longer in the
+    notes are dropped at each write (`keep_only`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def get(self, hashes: Sequence[str]) -> dict[str, UnitRows]:
+        if not hashes or not self.path.exists():
+            return {}
+        out: dict[str, UnitRows] = {}
+        with private_sqlite.connect(self.path) as db:
+            for start in range(0, len(hashes), 500):  # SQLite's limit on parameters is 999 in older builds
+                part = list(hashes[start : start + 500])
+                marks = ",".join("?" * len(part))
+                for h, ordinals, vectors in db.execute(
+                    f"SELECT hash, ordinals, vectors FROM units WHERE hash IN ({marks})", part
+                ):
+                    ords = np.frombuffer(ordinals, dtype=np.int32)
+                    matrix = np.frombuffer(vectors, dtype=np.float32).reshape(len(ords), -1)
+                    out[h] = [(int(o), row) for o, row in zip(ords, matrix, strict=True)]
+        return out
+
+    def put(self, rows: dict[str, UnitRows]) -> None:
+        if not rows:
+            return
+        private_sqlite.create(self.path, _SCHEMA)
+        with private_sqlite.connect(self.path) as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO units VALUES (?, ?, ?)",
+                [
+                    (
+                        h,
+                        np.array([o for o, _ in its], dtype=np.int32).tobytes(),
+                        np.array([v for _, v in its], dtype=np.float32).tobytes(),
+                    )
+                    for h, its in rows.items()
+                ],
+            )
+
+    def keep_only(self, live: Collection[str]) -> None:
+        """Drop the rows of every content hash not in `live`."""
+        if not self.path.exists():
+            return
+        with private_sqlite.connect(self.path) as db:
+            gone = [h for (h,) in db.execute("SELECT hash FROM units") if h not in live]
+            db.executemany("DELETE FROM units WHERE hash = ?", [(h,) for h in gone])
+
+
+class UnitVectors:
+    """Unit vectors by section, embedded on first use and kept (least recently used dropped past `capacity`), in
+    memory and, given a `UnitFile`, on disk."""
+
+    def __init__(self, embeddings: Embeddings, capacity: int = KEPT_SECTIONS, file: UnitFile | None = None) -> None:
         self.embeddings = embeddings
         self.capacity = capacity
+        self.file = file
         self._kept: OrderedDict[str, UnitRows] = OrderedDict()  # content hash -> its units' rows
         # A question and the app's background index may ask from two threads; one embeds at a time.
         self._lock = threading.Lock()
 
     def clear(self) -> None:
-        """Forget every kept vector (a benchmark's cold question)."""
+        """Forget every vector kept in memory (a benchmark's question in a new process)."""
         with self._lock:
             self._kept.clear()
+
+    def keep_only(self, live: Collection[str]) -> None:
+        """After a write: the file keeps the units of the live sections only."""
+        if self.file is not None:
+            self.file.keep_only(live)
 
     def of(self, sections: Sequence[tuple[Section, str]]) -> dict[str, UnitRows]:
         """`{section key: [(ordinal, vector), ...]}` for `(section, content hash)` pairs; the units of every
@@ -59,6 +123,10 @@ class UnitVectors:
         with self._lock:
             kept = self._kept
             todo = [(s, h) for s, h in dict(((h, (s, h)) for s, h in sections)).values() if h not in kept]
+            if todo and self.file is not None:
+                found = self.file.get([h for _, h in todo])
+                kept.update(found)
+                todo = [(s, h) for s, h in todo if h not in found]
             if todo:
                 units = [(h, u, unit_embed_text(s, u)) for s, h in todo for u in section_units(s)]
                 vectors = self.embeddings.embed_documents([text for _, _, text in units]) if units else []
@@ -66,6 +134,8 @@ class UnitVectors:
                     kept[h] = []
                 for (h, unit, _), vector in zip(units, vectors, strict=True):
                     kept[h].append((unit.ordinal, np.asarray(vector, dtype=np.float32)))
+                if self.file is not None:
+                    self.file.put({h: kept[h] for _, h in todo if kept[h]})
             out: dict[str, UnitRows] = {}
             for s, h in sections:
                 kept.move_to_end(h)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from corpus.types import Note, Section
 from index.remote import RemoteIndex
 from index.retrieve import HybridSearch
 from index.store import BATCH, ChromaIndex, IndexError_, Manifest, read_manifest
+from index.units import UnitFile
 from tests.conftest import LetterEmbeddings
 from tests.server_fixture import chroma_server_fixture, chroma_url_fixture  # noqa: F401  (fixtures)
 
@@ -466,3 +468,28 @@ def test_a_delta_cut_short_leaves_the_manifest_before_it(tmp_path, letters):
     assert "half a li" not in path.read_text(encoding="utf-8")
     assert "beans" in read_manifest(index_dir).sections[1].markdown
     assert index._log.deltas == 1
+
+
+def test_unit_vectors_are_kept_on_disk_for_the_next_process(tmp_path, letters):
+    """A cold `ask` or a restarted app finds the units of sections asked about before in `units.sqlite3` (private),
+    embeds only the others, and a write drops the rows of sections no longer in the notes."""
+    index_dir = tmp_path / "index"
+    secs = sections()
+    index = ChromaIndex(index_dir, letters, letters.model_id)
+    index.sync(secs)
+    bravo = next(s for s in secs if s.anchor == "bravo")
+    first = index.unit_vectors([bravo.key])
+    path = index_dir / "units.sqlite3"
+    assert path.exists()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    counting = LetterEmbeddings()
+    again = reopen(index_dir, counting)
+    found = again.unit_vectors([bravo.key, "farm.md#alpha"])
+    alpha = next(s for s in secs if s.anchor == "alpha")
+    assert counting.texts == len(section_units(alpha))  # bravo's came from the file
+    assert [(o, v.tolist()) for o, v in found[bravo.key]] == [(o, v.tolist()) for o, v in first[bravo.key]]
+
+    again.sync(sections(NOTE.replace("bread and butter", "beans and barley")))  # bravo's old hash is gone
+    kept = UnitFile(path).get([index.manifest.hashes[bravo.key], again.manifest.hashes[alpha.key]])
+    assert list(kept) == [again.manifest.hashes[alpha.key]]
