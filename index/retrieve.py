@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -243,13 +244,48 @@ class HybridSearch:
         best = sorted(first, key=lambda key: (-first[key], key))[:UNIT_SECTIONS]
         units = unit_scores(np.asarray(vec, dtype=np.float32), self.index.unit_vectors(best))
         fused, kw = fuse_arrays(chunks, units, self.keyword, query, k)
-        ordered = sorted(fused, key=lambda key: -fused[key])[:k]
+        ordered = signposts_after(sorted(fused, key=lambda key: -fused[key])[:k], self.by_key, fused)
         hits = tuple(
             Hit(self.by_key[key], fused[key], max(chunks.get(key, 0.0), units.get(key, 0.0)), kw.get(key, 0.0))
             for key in ordered
             if key in self.by_key
         )
         return Retrieval(query, tuple(vec), hits)
+
+
+def signposts_after(ordered: list[str], by_key: Mapping[str, Section], fused: dict[str, float]) -> list[str]:
+    """Keys best first, with a section that points to one of its subsections by name put after that subsection.
+
+    A parent whose text names a child's heading ("The **Latency numbers every programmer should know** are handy
+    references") is a signpost: it matches the child's subject through that pointer while the child holds it
+    (on ../shared/notes-sdp a short "Appendix" overview outranked the 30-line latency table under it). The pair
+    swap places and scores, so scores stay best first. Only names of two words or more, matched as whole words,
+    count: a parent saying "for example" above an "Example" subsection points at nothing.
+
+    `[appendix, latency-numbers]` (the appendix's text names "Latency numbers every programmer should know") ->
+    `[latency-numbers, appendix]`
+    """
+    out = list(ordered)
+    for i in range(len(out)):
+        for j in range(i + 1, len(out)):
+            parent, child = by_key.get(out[i]), by_key.get(out[j])
+            if parent is None or child is None or not _points_to(parent, child):
+                continue
+            fused[out[i]], fused[out[j]] = fused[out[j]], fused[out[i]]
+            out[i], out[j] = out[j], out[i]
+    return out
+
+
+def _points_to(parent: Section, child: Section) -> bool:
+    """Whether `child` sits under `parent` and `parent`'s text names it by its heading (two words or more)."""
+    depth = len(parent.heading_path)
+    under = child.path == parent.path and child.heading_path[:depth] == parent.heading_path
+    if not under or len(child.heading_path) <= depth:
+        return False
+    name = " ".join(child.title.lower().split())
+    if len(name.split()) < 2:
+        return False
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", " ".join(parent.text.lower().split())) is not None
 
 
 def unit_scores(vector: np.ndarray, rows: Mapping[str, Sequence[tuple[int, Sequence[float]]]]) -> dict[str, float]:

@@ -228,3 +228,43 @@ def test_fusing_in_arrays_equals_fusing_dicts_for_every_section_that_can_rank():
             assert all(kw[key] == normalize(reference_kw)[key] for key in kw)
             best = sorted(reference.values(), reverse=True)[:10]
             assert sorted(fused.values(), reverse=True)[:10] == best
+
+
+# A parent that names a subsection is a signpost: the subsection goes first. Notes written for this test.
+
+SIGNPOSTS = """# Networking
+Two tables matter here: **Port numbers worth knowing** and the DNS record types. For example, see below.
+
+## Port numbers worth knowing
+| service | port |
+|---|---|
+| SSH | 22 |
+| DNS | 53 |
+
+## Example
+A lookup of example.com on port 53.
+"""
+
+
+def test_a_parent_naming_its_subsection_goes_after_it():
+    from corpus.parse import parse_note
+    from corpus.types import Note
+    from index.retrieve import signposts_after
+
+    sections = {s.anchor: s for s in parse_note(Note("net.md", SIGNPOSTS))}
+    by_key = {s.key: s for s in sections.values()}
+    parent, ports, example = (sections[a].key for a in ("networking", "port-numbers-worth-knowing", "example"))
+    fused = {parent: 2.0, ports: 1.5, example: 1.0}
+    assert signposts_after([parent, ports, example], by_key, fused) == [ports, parent, example]
+    assert fused == {ports: 2.0, parent: 1.5, example: 1.0}  # scores follow: still best first
+    # "For example" names no subsection: a heading of one word is not a name the parent points to.
+    fused = {parent: 2.0, example: 1.0}
+    assert signposts_after([parent, example], by_key, fused) == [parent, example]
+    # A subsection already first stays first; a section of another file is never a child.
+    assert signposts_after([ports, parent], by_key, {ports: 2.0, parent: 1.5}) == [ports, parent]
+    elsewhere = next(s for s in parse_note(Note("other.md", SIGNPOSTS)) if s.anchor == "port-numbers-worth-knowing")
+    by_key[elsewhere.key] = elsewhere
+    assert signposts_after([parent, elsewhere.key], by_key, {parent: 2.0, elsewhere.key: 1.0}) == [
+        parent,
+        elsewhere.key,
+    ]
