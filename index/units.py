@@ -11,6 +11,8 @@ app restarted) finds the units of sections asked about before.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
@@ -48,12 +50,29 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS units (hash TEXT PRIMARY KEY, ordinals BLO
 class UnitFile:
     """Unit vectors by content hash in a private SQLite file beside the index. A content hash names the model
     and every unit's text (`index.store.section_hash`), so a row is never stale: rows of sections no longer in the
-    notes are dropped at each write (`keep_only`)."""
+    notes are dropped at each write (`keep_only`).
+
+    It is a cache: a file that cannot be read or written (damaged, a read-only folder) is passed over, and the
+    vectors are embedded again, never an error for the question that asked."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def get(self, hashes: Sequence[str]) -> dict[str, UnitRows]:
+        with contextlib.suppress(sqlite3.Error, OSError, ValueError):
+            return self._get(hashes)
+        return {}
+
+    def put(self, rows: dict[str, UnitRows]) -> None:
+        with contextlib.suppress(sqlite3.Error, OSError):
+            self._put(rows)
+
+    def keep_only(self, live: Collection[str]) -> None:
+        """Drop the rows of every content hash not in `live`."""
+        with contextlib.suppress(sqlite3.Error, OSError):
+            self._keep_only(live)
+
+    def _get(self, hashes: Sequence[str]) -> dict[str, UnitRows]:
         if not hashes or not self.path.exists():
             return {}
         out: dict[str, UnitRows] = {}
@@ -69,7 +88,7 @@ class UnitFile:
                     out[h] = [(int(o), row) for o, row in zip(ords, matrix, strict=True)]
         return out
 
-    def put(self, rows: dict[str, UnitRows]) -> None:
+    def _put(self, rows: dict[str, UnitRows]) -> None:
         if not rows:
             return
         private_sqlite.create(self.path, _SCHEMA)
@@ -86,8 +105,7 @@ class UnitFile:
                 ],
             )
 
-    def keep_only(self, live: Collection[str]) -> None:
-        """Drop the rows of every content hash not in `live`."""
+    def _keep_only(self, live: Collection[str]) -> None:
         if not self.path.exists():
             return
         with private_sqlite.connect(self.path) as db:

@@ -493,3 +493,16 @@ def test_unit_vectors_are_kept_on_disk_for_the_next_process(tmp_path, letters):
     again.sync(sections(NOTE.replace("bread and butter", "beans and barley")))  # bravo's old hash is gone
     kept = UnitFile(path).get([index.manifest.hashes[bravo.key], again.manifest.hashes[alpha.key]])
     assert list(kept) == [again.manifest.hashes[alpha.key]]
+
+
+def test_a_damaged_unit_file_is_passed_over(tmp_path, letters):
+    """`units.sqlite3` is a cache: garbage in it costs a re-embedding, never an error for the question."""
+    index_dir = tmp_path / "index"
+    index = ChromaIndex(index_dir, letters, letters.model_id)
+    index.sync(sections())
+    (index_dir / "units.sqlite3").write_bytes(b"not a database" * 100)
+    bravo = next(s for s in sections() if s.anchor == "bravo")
+    assert len(index.unit_vectors([bravo.key])[bravo.key]) == len(section_units(bravo))
+    again = reopen(index_dir, letters)
+    assert len(again.unit_vectors([bravo.key])[bravo.key]) == len(section_units(bravo))
+    again.sync(sections(NOTE.replace("bread and butter", "beans and barley")))  # a write passes over it too
