@@ -332,7 +332,7 @@ def model_id_of(embeddings: Embeddings) -> str:
 
 def make_embeddings(settings: Settings) -> Embeddings:
     """The embedder the settings name (ONNX by default: answering then never imports torch)."""
-    from assistant.llm import free_cores
+    from assistant.cores import free_cores
     from index.embeddings import get_embeddings
 
     threads = settings.embed_threads or free_cores()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
-import os
 import re
 import secrets
 import time
@@ -19,6 +18,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant import prompts
 from assistant.citations import check_sentence, renumber, split_sentences_stream, strip_citations
+from assistant.cores import free_cores
 from assistant.settings import Settings
 from assistant.types import Generation
 from corpus.chunking import estimate_tokens, section_units
@@ -119,21 +119,6 @@ def answerer_name(settings: Settings) -> str:
     """What the answers say wrote them: `local:/models/SmolLM2.gguf` -> `local:SmolLM2.gguf`, else `NOTES_LLM`."""
     provider, _, model = settings.llm.partition(":")
     return f"local:{Path(model).name}" if provider == "local" else settings.llm
-
-
-def threads_for(cores: int, load: float) -> int:
-    """llama.cpp threads for `cores` cores with `load` of them busy (the 1-minute load average), at least 1.
-
-    `(2, 1.1)` -> 1; `(2, 0.2)` -> 2; `(8, 3.0)` -> 5. Measured here: 41 tokens/s on 1 thread, 3-5 tokens/s on 2
-    threads with the other core busy: a thread that waits for a busy core stalls every other one.
-    """
-    return max(1, cores - round(load))
-
-
-def free_cores() -> int:
-    """Cores of this process's machine that are free right now (see `threads_for`)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return threads_for(cores, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0)
 
 
 def local_server(path: str, context_tokens: int, threads: int) -> tuple[str, str]:

@@ -8,7 +8,6 @@ seam the app uses. Nothing leaves 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import threading
@@ -35,13 +34,11 @@ from assistant.llm import (
     answer_schema,
     answerer_name,
     fit_sources,
-    free_cores,
     get_chat_model,
     json_sentences,
     make_answerer,
     messages,
     passages,
-    threads_for,
 )
 from assistant.settings import Settings
 from assistant.types import Answer
@@ -453,15 +450,6 @@ def test_get_chat_model_local_without_a_model_file_says_so(no_network, tmp_path)
 )
 def test_answerer_name_is_the_provider_and_model(llm, name):
     assert answerer_name(Settings(llm=llm)) == name
-
-
-@pytest.mark.parametrize(("cores", "load", "threads"), [(2, 1.1, 1), (2, 0.2, 2), (2, 2.9, 1), (8, 3.0, 5), (1, 0, 1)])
-def test_threads_are_the_free_cores(cores, load, threads):
-    assert threads_for(cores, load) == threads
-
-
-def test_free_cores_is_at_least_one_and_at_most_the_cores():
-    assert 1 <= free_cores() <= (os.cpu_count() or 1)
 
 
 # A real OpenAI-compatible server on loopback.
