@@ -193,7 +193,7 @@ class RemoteIndex(ChromaIndex):
             kept = None
         else:
             manifest, kept = self._keyword_to_keep(manifest, keyword, fingerprint)
-            text = self._compacted(manifest)
+            text = "\n".join(self._compacted(manifest))
             parts = self._write_parts("m", generation, text)
             head |= {"manifest_base": generation, "manifest_parts": parts, "manifest_deltas": 0}
         if kept is not None:
@@ -201,7 +201,7 @@ class RemoteIndex(ChromaIndex):
             head |= {"keyword_generation": generation, "keyword_parts": self._write_parts("k", generation, encoded)}
         self._write_head(head)
         self.state = generation
-        self._written(delta if delta is not None else text, whole=delta is None)
+        self._written(len((delta if delta is not None else text).encode()), whole=delta is None)
         if delta is None:
             old_base = old.get("manifest_base") or old.get("generation", "")
             self._delete_parts("m", old_base, int(old.get("manifest_parts", 0)))
