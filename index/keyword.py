@@ -106,7 +106,7 @@ class BM25:
     2.4 s on 10,000 sections). `arrays`/`from_arrays` keep both on disk or in a Chroma server.
     """
 
-    def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, documents: Iterable[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
         vocab: dict[str, int] = {}
         rows = [_row([vocab.setdefault(term, len(vocab)) for term in doc]) for doc in documents]
         self._build(vocab, rows, k1, b)
