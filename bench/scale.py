@@ -177,17 +177,6 @@ def timed(fn, questions: list[str]) -> tuple[float, float]:
     return percentiles(times)
 
 
-def edit_one(notes: Path, sections) -> str:
-    """Change one word-run of the section in the middle of the notes; returns its key."""
-    content = [s for s in sections if s.indexable]
-    target = content[len(content) // 2]
-    path = notes / target.path
-    lines = path.read_text(encoding="utf-8").split("\n")
-    lines.insert(target.line_end, "A sentence changed while measuring a one-section edit.")
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return target.key
-
-
 _shown = [-1]
 
 
@@ -244,6 +233,7 @@ def own_peak_rss_kb() -> int:
 def main() -> int:
     from assistant.app import build, make_embeddings
     from assistant.settings import Settings
+    from bench.run import edit_one
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sections", type=int, default=10_000)

@@ -157,7 +157,7 @@ def _candidates(root: Path, warnings: list[str]) -> list[tuple[str, Path]]:
 # changed read and decoded all 59 MB again (0.6-0.9 s of a 2.2 s one-section edit). A file whose size, mtime,
 # ctime or inode differ is read again. Replaced at every call, so it holds the files of the last read only.
 Stamp = tuple[int, int, int, int]  # st_size, st_mtime_ns, st_ctime_ns, st_ino
-_kept: dict[tuple[Path, str, int], tuple[Stamp, str | None, str | None]] = {}
+_kept: dict[tuple[Path, str], tuple[Stamp, str | None, str | None]] = {}
 _kept_lock = threading.Lock()
 # A file changed this recently may change again within its timestamp's resolution (a second or two on some file
 # systems) without its stamp changing, as git's "racily clean" entries: it is never kept, always read.
@@ -183,7 +183,7 @@ def read_notes(notes_dir: Path, max_bytes: int = MAX_NOTE_BYTES) -> ReadResult:
     with _kept_lock:
         kept = _kept
     now = time.time_ns()
-    keep: dict[tuple[Path, str, int], tuple[Stamp, str | None, str | None]] = {}
+    keep: dict[tuple[Path, str], tuple[Stamp, str | None, str | None]] = {}
     for rel, path in _candidates(root, warnings):
         name = _display_name(rel)
         if name != rel:
@@ -199,7 +199,7 @@ def read_notes(notes_dir: Path, max_bytes: int = MAX_NOTE_BYTES) -> ReadResult:
                 limit = f"{max_bytes / 1e6:.0f} MB"
                 warnings.append(f"skipped {name}: {stamp[0] / 1e6:.1f} MB is over the {limit} limit for one note")
                 continue
-            where = (path, name, max_bytes)
+            where = (path, name)
             known = kept.get(where)
             if known is not None and known[0] == stamp:
                 _, text, warning = known
