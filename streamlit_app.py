@@ -22,9 +22,10 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from assistant.answering import ChatWorker, Stopped, Workers
-from assistant.app import App, build, make_embeddings
+from assistant.app import App, build
 from assistant.chain import EXTRACTIVE
 from assistant.chats import ChatStore, Reply, Turn
+from assistant.embedder import make_embeddings
 from assistant.indexing import Indexer, MeteredEmbeddings
 from assistant.llm import LLMConfigError
 from assistant.questions import QuestionError, clean_question

@@ -19,12 +19,15 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
+from assistant import embedder
 from assistant.chain import NotesAssistant
 from assistant.settings import Settings
 from corpus.chunking import section_chunks
 from corpus.parse import parse_notes
 from corpus.reader import ReadResult, read_notes
 from corpus.types import Note, Section
+from index.english import table_path
+from index.spelling import use_english_file
 from index.store import (
     LOCK_WAIT,
     ChromaIndex,
@@ -330,15 +333,6 @@ def model_id_of(embeddings: Embeddings) -> str:
     return getattr(embeddings, "model_id", type(embeddings).__name__)
 
 
-def make_embeddings(settings: Settings) -> Embeddings:
-    """The embedder the settings name (ONNX by default: answering then never imports torch)."""
-    from assistant.cores import free_cores
-    from index.embeddings import get_embeddings
-
-    threads = settings.embed_threads or free_cores()
-    return get_embeddings(settings.embedder, settings.model_cache_dir, settings.model_dir, threads)
-
-
 def make_assistant(settings: Settings, index: ChromaIndex, embeddings: Embeddings, llm=None) -> NotesAssistant:
     from index.retrieve import HybridSearch
 
@@ -370,7 +364,8 @@ def build(
     it must be repaired; `App.notes_changed` tells whether the notes changed since it was built. A run that
     finds the index in use by another waits up to `wait` seconds, then raises `IndexBusy`.
     """
-    embeddings = embeddings or make_embeddings(settings)
+    embeddings = embeddings or embedder.make_embeddings(settings)
+    use_english_file(table_path(settings.model_cache_dir))
     # The notes first: a mistyped folder is an error before anything is created (no empty index folder left).
     result = read_notes(settings.notes_dir)
     index_dir, model_id = settings.resolved_index_dir, model_id_of(embeddings)

@@ -43,19 +43,27 @@ def _build(args, sync: bool = True):
     index (issue 7), and a surprise re-index can take minutes on a large notes folder. The answer still cites
     what the index holds.
     """
-    from assistant.app import build
+    from assistant import embedder
 
     settings = Settings.from_env(
         notes_dir=Path(args.notes) if getattr(args, "notes", None) else None,
         index_dir=Path(args.index_dir) if getattr(args, "index_dir", None) else None,
         top_k=getattr(args, "k", None),
     )
-    app = build(settings, progress=_progress(), say=_say, sync=sync)
+    embeddings = embedder.make_embeddings(settings)
+    # A reader needs the model for its first question: it loads while the app's modules import and the index
+    # opens (a writer embeds only what changed, often nothing, so it loads the model when it needs it).
+    loading = None if sync else embedder.load_in_background(embeddings)
+    from assistant.app import build
+
+    app = build(settings, embeddings=embeddings, progress=_progress(), say=_say, sync=sync)
     if not sync and app.needs_index:
+        loading.join()
         app.reindex(_progress())
     elif not sync:
-        # Load the model now, not with the index held: it takes seconds and needs no index, and another run
-        # waiting for the index should not wait for it.
+        # The model is loaded now, not with the index held: it takes seconds and needs no index, and another run
+        # waiting for the index should not wait for it. An error loading it is raised here.
+        loading.join()
         app.embeddings.embed_query("warm up")
     if app.notes_changed:
         _say(

@@ -41,7 +41,7 @@ def embedded_texts(notes: Path) -> list[str]:
 def main() -> int:
     import numpy as np
 
-    from assistant.app import make_embeddings
+    from assistant.embedder import make_embeddings
     from assistant.settings import Settings
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

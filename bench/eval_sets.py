@@ -41,7 +41,8 @@ COLUMNS = [
 
 
 def main() -> int:
-    from assistant.app import build, make_embeddings
+    from assistant.app import build
+    from assistant.embedder import make_embeddings
     from assistant.evaluation import figures, load_cases, run_cases, table
     from assistant.settings import Settings
 

@@ -76,7 +76,8 @@ def cold_run(command: list[str]) -> tuple[float, float]:
 
 
 def main() -> int:
-    from assistant.app import build, make_embeddings
+    from assistant.app import build
+    from assistant.embedder import make_embeddings
     from assistant.settings import Settings
     from bench.baseline_langchain import index_recipe, recipe_documents
     from index.embeddings import MiniLMEmbeddings

@@ -231,7 +231,8 @@ def own_peak_rss_kb() -> int:
 
 
 def main() -> int:
-    from assistant.app import build, make_embeddings
+    from assistant.app import build
+    from assistant.embedder import make_embeddings
     from assistant.settings import Settings
     from bench.run import edit_one
 

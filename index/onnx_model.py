@@ -269,7 +269,7 @@ class OnnxEmbeddings(Embeddings):
         return self.model_dir or packaged_model_dir()
 
     def _sha(self) -> str:
-        return verify_model(self._dir(), self.expected_sha256)
+        return verify_model(self._dir(), self.expected_sha256, self.cache_dir / "weights-sha256.json")
 
     @property
     def model_path(self) -> Path:

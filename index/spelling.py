@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from functools import lru_cache
+from pathlib import Path
 
+from index.english import EnglishFile
 from index.keyword import STOPWORDS, stem
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
@@ -33,18 +35,39 @@ ENGLISH_WORDS = 40_000
 SPLIT_LETTERS = 3
 
 
+# Where word frequencies are looked up before wordfreq is loaded: set once by the composition root
+# (`use_english_file`), none for a library caller, who gets wordfreq as before. Module state because the
+# frequencies are facts about English, the same for every index in the process.
+_ENGLISH = EnglishFile(None)
+
+
+def use_english_file(path: Path) -> None:
+    """Look words up in the file at `path` (`index.english`), written there the first time wordfreq loads."""
+    global _ENGLISH
+    if _ENGLISH.path != path:
+        _ENGLISH = EnglishFile(path)
+
+
 @lru_cache(maxsize=4096)
 def zipf(word: str) -> float:
     """How common a word is in English, 0 (never seen) to ~7.5 ("the"), from wordfreq's packaged counts."""
+    kept = _ENGLISH.zipf(word)
+    if kept is not None:
+        return kept
     from wordfreq import zipf_frequency
 
+    _ENGLISH.keep()
     return zipf_frequency(word, "en")
 
 
 @lru_cache(maxsize=1)
 def _english() -> list[str]:
+    kept = _ENGLISH.common(ENGLISH_WORDS)
+    if kept is not None:
+        return kept
     from wordfreq import top_n_list
 
+    _ENGLISH.keep()
     return [w for w in top_n_list("en", ENGLISH_WORDS) if w.isalpha()]
 
 

@@ -46,7 +46,7 @@ class ScriptedLetters(LetterEmbeddings):
 
 
 def main(argv: list[str]) -> int:
-    from assistant import app, cli
+    from assistant import cli, embedder
 
     die_after, gate = None, None
     while argv and argv[0] in ("--die-after", "--gate"):
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
         else:
             gate = Path(value)
     embeddings = ScriptedLetters(die_after, gate)
-    app.make_embeddings = lambda settings: embeddings
+    embedder.make_embeddings = lambda settings: embeddings
     return cli.main(argv)
 
 

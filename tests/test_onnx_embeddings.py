@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.app import make_embeddings
+from assistant.embedder import make_embeddings
 from assistant.settings import Settings
 from index.embeddings import MODEL_SHA256, MiniLMEmbeddings, ModelError, get_embeddings, packaged_model_dir
 from index.onnx_model import (
@@ -428,3 +428,30 @@ def test_onnx_vectors_match_on_every_text_the_aws_notes_embed(onnx_minilm, minil
     assert len(texts) > 200
     cosines = (np.array(onnx_minilm.embed_documents(texts)) * np.array(minilm.embed_documents(texts))).sum(axis=1)
     assert cosines.min() >= 0.9999, texts[int(cosines.argmin())][:80]
+
+
+def test_the_weights_sha256_is_remembered_for_the_same_file_only(tmp_path):
+    from index.embeddings import verify_model
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    weights = model_dir / "model.safetensors"
+    weights.write_bytes(b"weights")
+    memo = tmp_path / "cache" / "weights-sha256.json"
+    real = "1e2e1fcd6b4a4c8a1c3f3a0ff0b2fe8a0c2a3f0b9c5b6a1e1f1b7e5c9b1d3a4f"  # not checked: expected=""
+    first = verify_model(model_dir, "", memo)
+    assert first != real
+    assert json.loads(memo.read_text())["sha256"] == first
+    # What the memo says is believed while the file is the one it was written for (a planted value shows it)...
+    kept = json.loads(memo.read_text())
+    memo.write_text(json.dumps({**kept, "sha256": real}))
+    assert verify_model(model_dir, "", memo) == real
+    # ...and not once the file changed: the weights are hashed again, and a wrong sha is still an error.
+    weights.write_bytes(b"other weights")
+    assert verify_model(model_dir, "", memo) not in (real, first)
+    with pytest.raises(ModelError):
+        verify_model(model_dir, first, memo)
+    # A memo that is not JSON, or cannot be written, is passed over.
+    memo.write_text("{not json")
+    assert verify_model(model_dir, "", memo) == verify_model(model_dir, "", None)
+    assert verify_model(model_dir, "", tmp_path / "model" / "model.safetensors" / "memo.json")

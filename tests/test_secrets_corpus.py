@@ -318,10 +318,10 @@ def test_no_file_of_the_index_holds_a_secret(secrets_app):
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """`notes-assistant` in-process with the letter embeddings swapped in at the composition root's seam."""
-    from assistant import app, cli
+    from assistant import cli, embedder
 
     embeddings = LetterEmbeddings()
-    monkeypatch.setattr(app, "make_embeddings", lambda settings: embeddings)
+    monkeypatch.setattr(embedder, "make_embeddings", lambda settings: embeddings)
     for name in ("NOTES_DIR", "NOTES_INDEX_DIR", "NOTES_LLM", "NOTES_TOP_K", "NOTES_MODEL_DIR"):
         monkeypatch.delenv(name, raising=False)
 

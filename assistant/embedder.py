@@ -1,0 +1,38 @@
+"""The embedder the settings name, and loading it in the background: kept apart from `assistant.app` so a command
+can start the model loading before it imports Chroma and LangChain's runnables (about a second of imports)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+from langchain_core.embeddings import Embeddings
+
+from assistant.settings import Settings
+
+
+def make_embeddings(settings: Settings) -> Embeddings:
+    """The embedder the settings name (ONNX by default: answering then never imports torch)."""
+    from assistant.cores import free_cores
+    from index.embeddings import get_embeddings
+
+    threads = settings.embed_threads or free_cores()
+    return get_embeddings(settings.embedder, settings.model_cache_dir, settings.model_dir, threads)
+
+
+def load_in_background(embeddings: Embeddings) -> threading.Thread:
+    """Start loading the model on another thread and return it (join it before timing anything).
+
+    ONNX Runtime builds its session without holding Python's lock, so the load (0.2 s here) runs beside the
+    imports and the index opening a command does meanwhile instead of after them. An error is not lost: the
+    model is still unloaded, and the next embed raises it where the command handles it.
+    """
+
+    def load() -> None:
+        # Raised again, and reported, by the caller's next embed.
+        with contextlib.suppress(Exception):
+            embeddings.embed_query("warm up")
+
+    thread = threading.Thread(target=load, name="load-embedder", daemon=True)
+    thread.start()
+    return thread
