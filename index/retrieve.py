@@ -15,7 +15,7 @@ from langchain_core.embeddings import Embeddings
 
 from corpus.types import Section
 from index.fusion import normalize, ranks, reciprocal_rank_fusion
-from index.keyword import BM25, expand, tokenize
+from index.keyword import BM25, expand, keyword_terms, tokenize
 
 # How many neighbours to pull from the dense list before fusing: enough that a section ranked low by one signal
 # and high by another still meets itself in the fusion.
@@ -30,6 +30,9 @@ UNIT_SECTIONS = 8
 # The title of a section names its subject; counting its words three times makes "What is ECR?" land on
 # "Elastic Container Registry (ECR)" rather than on a long section that mentions ECR once.
 TITLE_WEIGHT = 3
+# What `keyword_document` counts, as kept in a keyword index: one kept by another version is not read (its
+# sections are tokenized again) and is replaced at the next manifest written whole. 2: headings' hyphenated words.
+KEYWORD_TERMS = 2
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,14 @@ class Retrieval:
 
 
 def keyword_document(section: Section) -> list[str]:
-    """The terms BM25 sees for a section: title words weighted, then parent headings, then the text."""
-    title = tokenize(section.title) * TITLE_WEIGHT
-    parents = tokenize(" ".join(section.heading_path[:-1]))
+    """The terms BM25 sees for a section: title words weighted, then parent headings, then the text.
+
+    Headings count their hyphenated words whole as well (`compounds`): a heading names a thing, and
+    "Write-through" is not "Write-behind". The text does not: there they only lengthened long sections, which
+    reordered a near tie on ../shared/notes-sdp (sd-pastebin-url) and fixed nothing headings did not.
+    """
+    title = keyword_terms(section.title) * TITLE_WEIGHT
+    parents = keyword_terms(" ".join(section.heading_path[:-1]))
     return title + parents + tokenize(section.text)
 
 
@@ -155,7 +163,8 @@ class KeywordIndex:
         """The index as one `.npz` (plain arrays, no pickles), tagged with what it was built from."""
         out = io.BytesIO()
         hashes = np.array(self.hashes, dtype=np.str_)
-        np.savez(out, fingerprint=np.array(fingerprint), hashes=hashes, **self.bm25.arrays())
+        terms = np.array(KEYWORD_TERMS)
+        np.savez(out, fingerprint=np.array(fingerprint), hashes=hashes, terms=terms, **self.bm25.arrays())
         return out.getvalue()
 
     @classmethod
@@ -167,6 +176,8 @@ class KeywordIndex:
             with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
                 if fingerprint is not None and str(arrays["fingerprint"]) != fingerprint:
                     return None
+                if "terms" not in arrays.files or int(arrays["terms"]) != KEYWORD_TERMS:
+                    return None  # counted other terms: its counts cannot be reused either
                 bm25 = BM25.from_arrays({name: arrays[name] for name in arrays.files})
                 hashes = [str(h) for h in arrays["hashes"].tolist()]
         except (OSError, ValueError, KeyError, EOFError):  # unreadable: build it again from the sections
@@ -184,7 +195,10 @@ def keyword_fingerprint(sections: Sequence[Section], hashes: dict[str, str]) -> 
 
 def pairs_fingerprint(pairs: Iterable[tuple[str, str]]) -> str:
     """`keyword_fingerprint` from the indexable sections' (key, content hash) pairs, in order."""
-    return hashlib.sha1("".join(f"{key} {h}\n" for key, h in pairs).encode()).hexdigest()[:20]
+    # The version of the terms counted too: a manifest naming a kept index of other terms never matches, so the
+    # next manifest written whole keeps a new one.
+    listed = "".join(f"{key} {h}\n" for key, h in pairs)
+    return hashlib.sha1(f"terms {KEYWORD_TERMS}\n{listed}".encode()).hexdigest()[:20]
 
 
 def fuse_scores(chunks: dict[str, float], units: dict[str, float], keyword: dict[str, float]) -> dict[str, float]:
