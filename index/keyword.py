@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -115,30 +116,60 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+# A document's title field: its terms are given marked (`in_title`), the rest is its body. BM25F (Robertson &
+# Zaragoza's multi-field BM25) adds each field's length-normalized count, the title's weighted, before the one
+# saturation: a heading names its section's subject, so a word there counts as much as TITLE_WEIGHT words of
+# text, and a short title is not penalized against a long one the way a short text is.
+TITLE = "\x01"
+
+
+def in_title(terms: Iterable[str]) -> list[str]:
+    """Terms of a document's title field, as `BM25` takes them: `["queue"]` -> `["\x01queue"]`."""
+    return [TITLE + t for t in terms]
+
+
 class BM25:
     """Okapi BM25 over pre-tokenized documents, scored by `bm25s` (its Lucene variant: the textbook idf
-    `log(1 + (N - df + 0.5) / (df + 0.5))`, k1=1.2, b=0.75).
+    `log(1 + (N - df + 0.5) / (df + 0.5))`, k1=1.2, b=0.75), with a title field (BM25F) when documents have one.
 
-    The documents' terms are ours (`tokenize`: stemmed, joined names split). A term found once in a document of
-    average length scores `idf * 2.2 / 2.2 = idf`. bm25s keeps every (document, term) score in one sparse matrix,
-    so a query reads only its terms' columns. Beside it this keeps each document's term counts (`rows`): a new
-    index of mostly the same documents reuses them (`from_rows`) instead of tokenizing every section again, and
-    the matrix is computed from them with whole-array numpy (bm25s's own builder loops over documents in Python:
-    2.4 s on 10,000 sections). `arrays`/`from_arrays` keep both on disk or in a Chroma server.
+    A document's terms are ours (`tokenize`: stemmed, joined names split), those of its title field marked by
+    `in_title`. A term found once in a document of average length scores `idf * 2.2 / 2.2 = idf`; a document
+    without a title field scores as plain BM25, to the last digit of bm25s's own builder. In a title, a term's
+    count is normalized by the title's length (`title_b`) and weighed `title_weight` times, added to its
+    normalized count in the body, then saturated once: `tf = w * t / (1 - bt + bt * lt / avg_lt) + c / (1 - b +
+    b * lc / avg_lc)`, score `idf * tf * (k1 + 1) / (tf + k1)`, idf over documents holding the term in either.
+    bm25s keeps every (document, term) score in one sparse matrix, so a query reads only its terms' columns.
+    Beside it this keeps each document's term counts (`rows`): a new index of mostly the same documents reuses
+    them (`from_rows`) instead of tokenizing every section again, and the matrix is computed from them with
+    whole-array numpy (bm25s's own builder loops over documents in Python: 2.4 s on 10,000 sections).
+    `arrays`/`from_arrays` keep both on disk or in a Chroma server.
     """
 
-    def __init__(self, documents: Iterable[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(
+        self,
+        documents: Iterable[Sequence[str]],
+        k1: float = 1.2,
+        b: float = 0.75,
+        title_b: float = 0.5,
+        title_weight: float = 3.0,
+    ) -> None:
         vocab: dict[str, int] = {}
         rows = [_row([vocab.setdefault(term, len(vocab)) for term in doc]) for doc in documents]
-        self._build(vocab, rows, k1, b)
+        self._build(vocab, rows, k1, b, title_b, title_weight)
 
     @classmethod
     def from_rows(
-        cls, vocab: dict[str, int], rows: Sequence[tuple[np.ndarray, np.ndarray]], k1: float = 1.2, b: float = 0.75
+        cls,
+        vocab: dict[str, int],
+        rows: Sequence[tuple[np.ndarray, np.ndarray]],
+        k1: float = 1.2,
+        b: float = 0.75,
+        title_b: float = 0.5,
+        title_weight: float = 3.0,
     ) -> BM25:
         """An index of documents given as (term ids, counts) over `vocab` (which may name terms no row uses)."""
         bm25 = cls.__new__(cls)
-        bm25._build(vocab, rows, k1, b)
+        bm25._build(vocab, rows, k1, b, title_b, title_weight)
         return bm25
 
     def encode(self, document: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -150,35 +181,86 @@ class BM25:
         start, end = self.ptr[i], self.ptr[i + 1]
         return self.terms[start:end], self.counts[start:end]
 
-    def _build(self, vocab: dict[str, int], rows: Sequence[tuple[np.ndarray, np.ndarray]], k1: float, b: float):
-        self.k1, self.b, self.vocab, self.documents = k1, b, vocab, len(rows)
-        self.csc_counts = None
+    @property
+    def params(self) -> tuple[float, float, float, float]:
+        """(k1, b, title_b, title_weight): what `from_rows` needs to build an index scored like this one."""
+        return self.k1, self.b, self.title_b, self.title_weight
+
+    def _fields(self, vocab: dict[str, int]) -> None:
+        """`self.base` (each id's term id without the title mark) and `self.titled` (whether an id is a title
+        term) over `vocab`, extending those of the vocabulary it grew from; a term seen only in titles gets an
+        id of its own, the column its scores go in."""
+        base = getattr(self, "base", np.zeros(0, np.int64))
+        titled = getattr(self, "titled", np.zeros(0, bool))
+        done = len(base)
+        new_base, new_titled = [], []
+        while done < len(vocab):  # ids are given in order, so the terms not yet seen are the last ones
+            for term, i in list(itertools.islice(vocab.items(), done, None)):
+                marked = term.startswith(TITLE)
+                new_base.append(vocab.setdefault(term[1:], len(vocab)) if marked else i)
+                new_titled.append(marked)
+                done += 1
+        self.base = np.concatenate([base, np.asarray(new_base, np.int64)])
+        self.titled = np.concatenate([titled, np.asarray(new_titled, bool)])
+
+    def _build(
+        self,
+        vocab: dict[str, int],
+        rows: Sequence[tuple[np.ndarray, np.ndarray]],
+        k1: float,
+        b: float,
+        title_b: float,
+        title_weight: float,
+    ) -> None:
+        self.k1, self.b, self.title_b, self.title_weight = k1, b, title_b, title_weight
+        self.vocab, self.documents = vocab, len(rows)
+        self.csc_counts = self.csc_title = None
         sizes = np.array([len(terms) for terms, _ in rows], dtype=np.int64)
         self.ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.terms = np.concatenate([t for t, _ in rows]).astype(np.int32) if rows else np.zeros(0, np.int32)
         self.counts = np.concatenate([c for _, c in rows]).astype(np.float64) if rows else np.zeros(0)
-        self.df = np.bincount(self.terms, minlength=len(vocab))
+        self.df = np.zeros(len(vocab), np.int64)
         self.model = _model(k1, b)
         if not len(self.terms):  # no terms at all: nothing to score (and no average length to divide by)
             return
-        docs = np.repeat(np.arange(len(rows), dtype=np.int32), sizes)
+        self._fields(vocab)
+        self.df = np.zeros(len(vocab), np.int64)
         n = len(rows)
-        lengths = self.lengths = np.bincount(docs, weights=self.counts, minlength=n)
+        docs = np.repeat(np.arange(n, dtype=np.int64), sizes)
+        titled = self.titled[self.terms]
+        self.lengths = np.bincount(docs, weights=np.where(titled, 0.0, self.counts), minlength=n)
+        self.title_lengths = np.bincount(docs, weights=np.where(titled, self.counts, 0.0), minlength=n)
+        # One (term, document) pair per column entry, title and body counts summed apart, in the matrix's order.
+        keys, pair = np.unique(self.base[self.terms] * n + docs, return_inverse=True)
+        self.csc_title = np.bincount(pair, weights=np.where(titled, self.counts, 0.0)).astype(np.float32)
+        self.csc_counts = np.bincount(pair, weights=np.where(titled, 0.0, self.counts)).astype(np.float32)
+        self._score(keys // n, (keys % n).astype(np.int32))
+
+    def _score(self, pair_terms: np.ndarray, docs: np.ndarray) -> None:
+        """The matrix of the pairs (term ascending, then document) whose counts `csc_title`/`csc_counts` hold."""
+        n, k1, b = self.documents, self.k1, self.b
+        self.df = np.bincount(pair_terms, minlength=len(self.vocab))
         idf = np.log(1 + (n - self.df + 0.5) / (self.df + 0.5))
-        tf = self.counts
-        # bm25s's Lucene scores: idf * tf / (tf + k1 * (1 - b + b * length / average)), in its CSC layout.
-        scores = idf[self.terms] * tf / (tf + k1 * (1 - b + b * lengths[docs] / lengths.mean()))
-        order = np.lexsort((docs, self.terms))
-        # Each (term, document) pair's count in the matrix's order, so `replaced` can score again without sorting.
-        self.csc_counts = tf[order].astype(np.float32)  # small whole numbers: exact in float32
+        tf = self.csc_counts.astype(np.float64)  # small whole numbers: exact in float32
+        title = self.csc_title.astype(np.float64)
+        body_norm = 1 - b + b * self.lengths[docs] / (self.lengths.mean() or 1.0)
+        # bm25s's Lucene scores: idf * tf / (tf + k1 * (1 - b + b * length / average)), in its CSC layout; with a
+        # title count, BM25F's sum of normalized counts saturated once.
+        plain = idf[pair_terms] * tf / (tf + k1 * body_norm)
+        if title.any():
+            title_norm = 1 - self.title_b + self.title_b * self.title_lengths[docs] / (self.title_lengths.mean() or 1.0)
+            both = self.title_weight * title / title_norm + tf / body_norm
+            scores = np.where(title > 0, idf[pair_terms] * both / (both + k1), plain)
+        else:
+            scores = plain
         self.model.scores = {
-            "data": scores[order],
-            "indices": docs[order],
+            "data": scores,
+            "indices": docs,
             "indptr": np.concatenate([[0], np.cumsum(self.df)]).astype(np.int64),
             "num_docs": n,
         }
-        self.model.vocab_dict = vocab
-        self.model.unique_token_ids_set = set(vocab.values())
+        self.model.vocab_dict = self.vocab
+        self.model.unique_token_ids_set = set(self.vocab.values())
         self.model.nonoccurrence_array = None  # only BM25L and BM25+ have one
 
     def replaced(self, vocab: dict[str, int], rows: dict[int, tuple[np.ndarray, np.ndarray]]) -> BM25 | None:
@@ -201,11 +283,13 @@ class BM25:
         pieces_t.append(self.terms[self.ptr[start] :])
         pieces_c.append(self.counts[self.ptr[start] :])
         bm25 = BM25.__new__(BM25)
-        bm25.k1, bm25.b, bm25.vocab, bm25.documents = self.k1, self.b, vocab, n
+        bm25.k1, bm25.b, bm25.title_b, bm25.title_weight = self.params
+        bm25.vocab, bm25.documents = vocab, n
+        bm25.base, bm25.titled = self.base, self.titled
+        bm25._fields(vocab)
         bm25.ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         bm25.terms = np.concatenate(pieces_t).astype(np.int32, copy=False)
         bm25.counts = np.concatenate(pieces_c).astype(np.float64, copy=False)
-        bm25.df = np.bincount(bm25.terms, minlength=len(vocab))
         bm25.model = _model(self.k1, self.b)
         # The matrix's pairs, (term, document) ascending: the kept documents' pairs, and the new ones put in place.
         old = self.model.scores
@@ -213,34 +297,26 @@ class BM25:
         pair_terms = np.repeat(np.arange(width, dtype=np.int64), np.diff(old["indptr"]))
         keep = ~np.isin(old["indices"], changed)
         kept_keys = pair_terms[keep] * n + old["indices"][keep]
-        new_terms = np.concatenate([rows[i][0] for i in changed.tolist()]).astype(np.int64)
+        new_ids = np.concatenate([rows[i][0] for i in changed.tolist()]).astype(np.int64)
         new_docs = np.repeat(changed, [len(rows[i][0]) for i in changed.tolist()])
         new_counts = np.concatenate([rows[i][1] for i in changed.tolist()])
-        new_keys = new_terms * n + new_docs
-        order = np.argsort(new_keys)
-        at = np.searchsorted(kept_keys, new_keys[order])
-        keys = np.insert(kept_keys, at, new_keys[order])
-        docs = (keys % n).astype(np.int32)
-        pair_terms = keys // n
-        bm25.csc_counts = np.insert(self.csc_counts[keep], at, new_counts[order].astype(np.float32))
-        tf = bm25.csc_counts.astype(np.float64)
-        # The same expression as `_build`, over the same pairs in the matrix's order: the same scores.
+        new_titled = bm25.titled[new_ids]
+        new_keys, pair = np.unique(bm25.base[new_ids] * n + new_docs, return_inverse=True)
+        title_counts = np.bincount(pair, weights=np.where(new_titled, new_counts, 0.0)).astype(np.float32)
+        body_counts = np.bincount(pair, weights=np.where(new_titled, 0.0, new_counts)).astype(np.float32)
+        at = np.searchsorted(kept_keys, new_keys)
+        keys = np.insert(kept_keys, at, new_keys)
+        bm25.csc_counts = np.insert(self.csc_counts[keep], at, body_counts)
+        bm25.csc_title = np.insert(self.csc_title[keep], at, title_counts)
         # Document lengths are sums of whole numbers, exact in any order: only the replaced ones change.
-        lengths = self.lengths.copy()
+        bm25.lengths, bm25.title_lengths = self.lengths.copy(), self.title_lengths.copy()
         for i in changed.tolist():
-            lengths[i] = rows[i][1].sum()
-        bm25.lengths = lengths
-        idf = np.log(1 + (n - bm25.df + 0.5) / (bm25.df + 0.5))
-        scores = idf[pair_terms] * tf / (tf + self.k1 * (1 - self.b + self.b * lengths[docs] / lengths.mean()))
-        bm25.model.scores = {
-            "data": scores,
-            "indices": docs,
-            "indptr": np.concatenate([[0], np.cumsum(bm25.df)]).astype(np.int64),
-            "num_docs": n,
-        }
-        bm25.model.vocab_dict = vocab
-        bm25.model.unique_token_ids_set = set(vocab.values())
-        bm25.model.nonoccurrence_array = None
+            ids, counts = rows[i]
+            marked = bm25.titled[ids]
+            bm25.lengths[i] = counts[~marked].sum()
+            bm25.title_lengths[i] = counts[marked].sum()
+        # The same expression as `_build`, over the same pairs in the matrix's order: the same scores.
+        bm25._score(keys // n, (keys % n).astype(np.int32))
         return bm25
 
     def scores(self, query: Iterable[str]) -> dict[int, float]:
@@ -273,7 +349,7 @@ class BM25:
         terms = sorted(self.vocab, key=self.vocab.__getitem__)
         scores = self.model.scores if len(self.terms) else {"data": [], "indices": [], "indptr": [0]}
         return {
-            "bm25_params": np.array([self.k1, self.b, self.documents], dtype=np.float64),
+            "bm25_params": np.array([self.k1, self.b, self.documents, self.title_b, self.title_weight], np.float64),
             "bm25_terms": np.array(terms, dtype=np.str_),
             "bm25_ptr": self.ptr,
             "bm25_term_ids": self.terms,
@@ -282,35 +358,47 @@ class BM25:
             "bm25_indices": np.asarray(scores["indices"], dtype=np.int32),
             "bm25_indptr": np.asarray(scores["indptr"], dtype=np.int64),
             "bm25_csc_counts": np.asarray(self.csc_counts if self.csc_counts is not None else [], np.float32),
+            "bm25_csc_title": np.asarray(self.csc_title if self.csc_title is not None else [], np.float32),
         }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> BM25:
         """The index `arrays` gave, without building anything."""
-        k1, b, documents = arrays["bm25_params"].tolist()
+        k1, b, documents, title_b, title_weight = arrays["bm25_params"].tolist()
         bm25 = cls.__new__(cls)
-        bm25.k1, bm25.b, bm25.documents = k1, b, int(documents)
+        bm25.k1, bm25.b, bm25.title_b, bm25.title_weight = k1, b, title_b, title_weight
+        bm25.documents = int(documents)
         bm25.vocab = {str(term): i for i, term in enumerate(arrays["bm25_terms"].tolist())}
+        bm25._fields(bm25.vocab)
         bm25.ptr, bm25.terms, bm25.counts = arrays["bm25_ptr"], arrays["bm25_term_ids"], arrays["bm25_counts"]
-        bm25.df = np.bincount(bm25.terms, minlength=len(bm25.vocab))
         bm25.model = _model(k1, b)
-        # Kept since 2026-12; an index from before has none: they are put in the matrix's order here, once.
-        csc = arrays.get("bm25_csc_counts")
-        docs = np.repeat(np.arange(len(bm25.ptr) - 1, dtype=np.int32), np.diff(bm25.ptr))
-        bm25.lengths = np.bincount(docs, weights=bm25.counts, minlength=len(bm25.ptr) - 1)
-        if (csc is None or len(csc) != len(bm25.terms)) and len(bm25.terms):
-            csc = bm25.counts[np.lexsort((docs, bm25.terms))].astype(np.float32)
-        bm25.csc_counts = csc if len(bm25.terms) else None
-        if len(bm25.terms):
-            bm25.model.scores = {
-                "data": arrays["bm25_data"],
-                "indices": arrays["bm25_indices"],
-                "indptr": arrays["bm25_indptr"],
-                "num_docs": int(documents),
-            }
-            bm25.model.vocab_dict = bm25.vocab
-            bm25.model.unique_token_ids_set = set(bm25.vocab.values())
-            bm25.model.nonoccurrence_array = None
+        bm25.csc_counts = bm25.csc_title = None
+        bm25.df = np.zeros(len(bm25.vocab), np.int64)
+        if not len(bm25.terms):
+            return bm25
+        pairs = len(arrays["bm25_data"])
+        if any(len(arrays.get(name, ())) != pairs for name in ("bm25_csc_counts", "bm25_csc_title")):
+            # Kept without the pairs' counts (an older writer): built again from the kept rows, once.
+            rows = [bm25.row(i) for i in range(len(bm25.ptr) - 1)]
+            return cls.from_rows(bm25.vocab, rows, k1, b, title_b, title_weight)
+        n = len(bm25.ptr) - 1
+        docs = np.repeat(np.arange(n, dtype=np.int32), np.diff(bm25.ptr))
+        titled = bm25.titled[bm25.terms]
+        bm25.lengths = np.bincount(docs, weights=np.where(titled, 0.0, bm25.counts), minlength=n)
+        bm25.title_lengths = np.bincount(docs, weights=np.where(titled, bm25.counts, 0.0), minlength=n)
+        bm25.csc_counts, bm25.csc_title = arrays["bm25_csc_counts"], arrays["bm25_csc_title"]
+        indptr = arrays["bm25_indptr"]
+        bm25.df = np.zeros(len(bm25.vocab), np.int64)
+        bm25.df[: len(indptr) - 1] = np.diff(indptr)
+        bm25.model.scores = {
+            "data": arrays["bm25_data"],
+            "indices": arrays["bm25_indices"],
+            "indptr": indptr,
+            "num_docs": int(documents),
+        }
+        bm25.model.vocab_dict = bm25.vocab
+        bm25.model.unique_token_ids_set = set(bm25.vocab.values())
+        bm25.model.nonoccurrence_array = None
         return bm25
 
 
