@@ -211,10 +211,15 @@ def keyword_fingerprint(sections: Sequence[Section], hashes: dict[str, str]) -> 
 
 def pairs_fingerprint(pairs: Iterable[tuple[str, str]]) -> str:
     """`keyword_fingerprint` from the indexable sections' (key, content hash) pairs, in order."""
-    # The version of the terms counted too: a manifest naming a kept index of other terms never matches, so the
-    # next manifest written whole keeps a new one.
+    # Named by the version of the terms counted too (`keyword_current`): a manifest naming a kept index of other
+    # terms never matches, and the next write keeps a new one with a manifest written whole.
     listed = "".join(f"{key} {h}\n" for key, h in pairs)
-    return hashlib.sha1(f"terms {KEYWORD_TERMS}\n{listed}".encode()).hexdigest()[:20]
+    return f"t{KEYWORD_TERMS}-" + hashlib.sha1(listed.encode()).hexdigest()[:20]
+
+
+def keyword_current(fingerprint: str) -> bool:
+    """Whether a kept keyword index of `fingerprint` counted the terms this version counts."""
+    return fingerprint.startswith(f"t{KEYWORD_TERMS}-")
 
 
 def fuse_scores(chunks: dict[str, float], units: dict[str, float], keyword: dict[str, float]) -> dict[str, float]:

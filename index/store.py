@@ -53,7 +53,7 @@ from langchain_core.embeddings import Embeddings
 
 from corpus.chunking import section_chunks, section_units
 from corpus.types import Block, Chunk, Section, Unit
-from index.retrieve import KeywordIndex, keyword_fingerprint, pairs_fingerprint, unit_scores
+from index.retrieve import KeywordIndex, keyword_current, keyword_fingerprint, pairs_fingerprint, unit_scores
 from index.units import UnitFile, UnitRows, UnitVectors, unit_embed_text
 
 FORMAT = 1
@@ -590,6 +590,10 @@ class ChromaIndex:
         or a quarter of its size (`APPENDED_FLOOR` at least; each delta is applied at every open)."""
         log = self._log
         if not self._appendable or self.manifest is None or log is None or log.deltas >= MAX_DELTAS:
+            return None
+        if self.manifest.keyword and not keyword_current(self.manifest.keyword):
+            # The kept keyword index counted other terms (an index from before an upgrade): every open would
+            # tokenize every section again until a manifest is written whole with a new one, so this write is.
             return None
         delta = manifest_delta(self.manifest, manifest, self._same)
         return delta if log.size + len(delta) - log.base <= max(log.base // 4, APPENDED_FLOOR) else None

@@ -428,6 +428,29 @@ def test_keyword_index_is_kept_and_an_edit_matches_a_full_build(backend, letters
     assert again.keyword.scores("apricots almonds") == pytest.approx(expected)
 
 
+def test_a_keyword_index_kept_by_an_older_version_is_replaced_at_the_next_write(backend, letters, monkeypatch):
+    """After an upgrade that counts other terms, a reader does not use the kept keyword index (it tokenizes the
+    sections), and the next write, notes unchanged, keeps a new one: opens stop tokenizing."""
+    from index import retrieve
+
+    monkeypatch.setattr(retrieve, "KEYWORD_TERMS", retrieve.KEYWORD_TERMS - 1)  # written by the version before
+    backend.open(letters).sync(sections())
+    monkeypatch.setattr(retrieve, "KEYWORD_TERMS", retrieve.KEYWORD_TERMS + 1)
+    tokenized: list[str] = []
+    real = retrieve.keyword_document
+    monkeypatch.setattr(retrieve, "keyword_document", lambda s: tokenized.append(s.key) or real(s))
+    reader = backend.reopen(letters)
+    assert not retrieve.keyword_current(reader.manifest.keyword)
+    expected = reader.keyword.scores("bread butter")
+    assert sorted(tokenized) == sorted(s.key for s in reader.sections if s.indexable)
+    reader.sync(sections())  # nothing changed in the notes
+    assert retrieve.keyword_current(reader.manifest.keyword)
+    tokenized.clear()
+    after = backend.reopen(letters)
+    assert after.keyword.scores("bread butter") == pytest.approx(expected)
+    assert tokenized == []
+
+
 def test_manifest_grows_by_deltas_and_reads_back_as_written_whole(backend, letters, monkeypatch):
     """A one-section edit appends a delta to the manifest instead of rewriting it; a new process reads the same
     manifest (sections, hashes, row counts) as a full write gives; after `MAX_DELTAS` it is written whole again."""
