@@ -31,6 +31,9 @@ SETS = {
     "blind_aws": (ROOT / "bench" / "blind" / "aws.jsonl", SHARED / "notes"),
     "blind_sdp": (ROOT / "bench" / "blind" / "sdp.jsonl", SHARED / "notes-sdp"),
     "blind_mine": (ROOT / "bench" / "blind" / "mine.jsonl", ROOT / "bench" / "blind" / "notes"),
+    # Written 2026-12-04, after the others had been looked at while choosing BM25F's weights.
+    "blind_aws2": (ROOT / "bench" / "blind" / "aws2.jsonl", SHARED / "notes"),
+    "blind_sdp2": (ROOT / "bench" / "blind" / "sdp2.jsonl", SHARED / "notes-sdp"),
     # A whole notes repository (folders, front matter, CRLF, an empty file, link pages), with its questions.
     "blind_repo": (ROOT / "bench" / "blind" / "repo" / "questions.jsonl", ROOT / "bench" / "blind" / "repo" / "notes"),
 }
