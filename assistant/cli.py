@@ -53,18 +53,16 @@ def _build(args, sync: bool = True):
     embeddings = embedder.make_embeddings(settings)
     # A reader needs the model for its first question: it loads while the app's modules import and the index
     # opens (a writer embeds only what changed, often nothing, so it loads the model when it needs it).
-    loading = None if sync else embedder.load_in_background(embeddings)
+    loaded = None if sync else embedder.load_in_background(embeddings)
     from assistant.app import build
 
     app = build(settings, embeddings=embeddings, progress=_progress(), say=_say, sync=sync)
-    if not sync and app.needs_index:
-        loading.join()
-        app.reindex(_progress())
-    elif not sync:
+    if loaded is not None:
         # The model is loaded now, not with the index held: it takes seconds and needs no index, and another run
         # waiting for the index should not wait for it. An error loading it is raised here.
-        loading.join()
-        app.embeddings.embed_query("warm up")
+        loaded()
+    if not sync and app.needs_index:
+        app.reindex(_progress())
     if app.notes_changed:
         _say(
             f"note: the notes in {settings.notes_dir} changed since they were indexed; answers come from the "

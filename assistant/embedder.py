@@ -3,8 +3,8 @@ can start the model loading before it imports Chroma and LangChain's runnables (
 
 from __future__ import annotations
 
-import contextlib
 import threading
+from collections.abc import Callable
 
 from langchain_core.embeddings import Embeddings
 
@@ -20,19 +20,26 @@ def make_embeddings(settings: Settings) -> Embeddings:
     return get_embeddings(settings.embedder, settings.model_cache_dir, settings.model_dir, threads)
 
 
-def load_in_background(embeddings: Embeddings) -> threading.Thread:
-    """Start loading the model on another thread and return it (join it before timing anything).
+def load_in_background(embeddings: Embeddings) -> Callable[[], None]:
+    """Start loading the model on another thread; the function returned waits for it and raises what it raised.
 
     ONNX Runtime builds its session without holding Python's lock, so the load (0.2 s here) runs beside the
-    imports and the index opening a command does meanwhile instead of after them. An error is not lost: the
-    model is still unloaded, and the next embed raises it where the command handles it.
+    imports and the index opening a command does meanwhile instead of after them.
     """
+    failed: list[BaseException] = []
 
     def load() -> None:
-        # Raised again, and reported, by the caller's next embed.
-        with contextlib.suppress(Exception):
+        try:
             embeddings.embed_query("warm up")
+        except Exception as err:  # noqa: BLE001 - handed to the waiting command as it was
+            failed.append(err)
 
     thread = threading.Thread(target=load, name="load-embedder", daemon=True)
     thread.start()
-    return thread
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+
+    return wait

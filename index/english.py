@@ -122,7 +122,8 @@ class EnglishFile:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = None
-        self._failed = False
+        self._failed = False  # unreadable: passed over until `keep` writes it again
+        self._unwritable = False
         self._lock = threading.Lock()  # one connection, shared by Streamlit's threads
 
     def _connection(self) -> sqlite3.Connection | None:
@@ -140,7 +141,8 @@ class EnglishFile:
                 return None
             try:
                 return db.execute(sql, args).fetchall()
-            except sqlite3.Error:  # damaged, or replaced by an unreadable file: wordfreq answers from now on
+            except sqlite3.Error:  # damaged, or replaced by an unreadable file: wordfreq answers until `keep`
+                db.close()
                 self._failed, self._db = True, None
                 return None
 
@@ -160,10 +162,13 @@ class EnglishFile:
         return None if found is None else [w for (w,) in found if w.isalpha()]
 
     def keep(self) -> None:
-        """Write the file if it is missing: called when wordfreq has just been loaded anyway."""
-        if self.path is None or self.path.is_file() or self._failed:
+        """Write the file if it is missing or cannot be read: called when wordfreq has just been loaded anyway."""
+        if self.path is None or self._unwritable or (self.path.is_file() and not self._failed):
             return
         try:
             write(self.path)
         except (OSError, sqlite3.Error):
-            self._failed = True
+            self._unwritable = True
+            return
+        with self._lock:
+            self._failed, self._db = False, None

@@ -43,9 +43,9 @@ TITLE_WEIGHT = 3.0
 TITLE_B = 0.4
 BODY_B = 0.6
 K1 = 1.2
-# What `keyword_document` counts, as kept in a keyword index: one kept by another version is not read (its
-# sections are tokenized again) and is replaced at the next manifest written whole. 2: headings' hyphenated
-# words; 3: headings as a BM25F field.
+# What `keyword_document` counts, named in a kept keyword index's fingerprint (`pairs_fingerprint`): one kept by
+# another version is not read (its sections are tokenized again) and is replaced at the next write. 2: headings'
+# hyphenated words; 3: headings as a BM25F field.
 KEYWORD_TERMS = 3
 
 
@@ -179,8 +179,7 @@ class KeywordIndex:
         """The index as one `.npz` (plain arrays, no pickles), tagged with what it was built from."""
         out = io.BytesIO()
         hashes = np.array(self.hashes, dtype=np.str_)
-        terms = np.array(KEYWORD_TERMS)
-        np.savez(out, fingerprint=np.array(fingerprint), hashes=hashes, terms=terms, **self.bm25.arrays())
+        np.savez(out, fingerprint=np.array(fingerprint), hashes=hashes, **self.bm25.arrays())
         return out.getvalue()
 
     @classmethod
@@ -192,7 +191,7 @@ class KeywordIndex:
             with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
                 if fingerprint is not None and str(arrays["fingerprint"]) != fingerprint:
                     return None
-                if "terms" not in arrays.files or int(arrays["terms"]) != KEYWORD_TERMS:
+                if not keyword_current(str(arrays["fingerprint"])):
                     return None  # counted other terms: its counts cannot be reused either
                 bm25 = BM25.from_arrays({name: arrays[name] for name in arrays.files})
                 hashes = [str(h) for h in arrays["hashes"].tolist()]

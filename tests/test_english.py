@@ -75,6 +75,9 @@ def test_a_damaged_file_is_passed_over_not_an_error(tmp_path):
     damaged = EnglishFile(path)
     assert damaged.zipf("glacier") is None
     assert damaged.common(10) is None
+    # The next time wordfreq loads, the file is written again and read from then on.
+    damaged.keep()
+    assert damaged.zipf("glacier") == zipf_frequency("glacier", "en")
 
 
 def test_a_file_that_cannot_be_written_is_passed_over(tmp_path):
