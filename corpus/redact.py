@@ -103,7 +103,17 @@ def redact(text: str) -> str:
     spans.extend(_aws_secrets(text))
     spans.extend(_key_blocks(text))
     spans.extend(_table_cells(text))
+    # What an earlier pass masked stays as it is: a value found inside "[redacted]" (the mask read as a
+    # directive's value, "TOKEN **[redacted]:**") would be masked again, and masking twice must change nothing.
+    starts = [m.start() for m in re.finditer(re.escape(MASK), text)]
+    spans = [(a, b) for a, b in spans if not _inside_mask(a, b, starts)]
     return _apply(text, spans)
+
+
+def _inside_mask(start: int, end: int, masks: list[int]) -> bool:
+    """Whether `start:end` lies within one of the masks starting at `masks` (ascending)."""
+    i = bisect.bisect_right(masks, start) - 1
+    return i >= 0 and end <= masks[i] + len(MASK)
 
 
 def _scan(pattern: re.Pattern, judge: Judge, text: str) -> Iterator[Span]:
@@ -291,7 +301,7 @@ _RULES = (
     # "masterpassword s3cr3t!". Only a name that ends in the credential word after a prefix, and only a value that
     # looks like one (a digit, a symbol or a camel hump), so "bypass caching" stays.
     _rule(
-        r"(?<![\w-])[A-Za-z][A-Za-z0-9_]{0,40}?(?i:pass(?:word|wd)?|secret|token)[ \t]++(?P<tok>[^\s`'\"|]{6,256}+)",
+        r"(?<![\w$-])[A-Za-z][A-Za-z0-9_]{0,40}?(?i:pass(?:word|wd)?|secret|token)[ \t]++(?P<tok>[^\s`'\"|]{6,256}+)",
         lambda match, text: _token(match, text) if _looks_secret(match.group("tok")) else [],
     ),
     # A device's factory account and its password: "router: admin / hunter2", "root:toor".

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from corpus.redact import redact
@@ -200,6 +200,9 @@ def test_masking_keeps_every_line_break(text):
 
 @settings(max_examples=300, deadline=None)
 @given(notes)
+# Found by hypothesis: a shell variable named for a token ("$GITHUB_TOKEN") was read as a config directive whose
+# value was the next field's label, and the mask in that label was masked again on the second pass.
+@example("export GITHUB_TOKEN=$GITHUB_TOKEN **Password:** hunter2 ")
 def test_masking_twice_changes_nothing(text):
     """A note is masked once at ingest; anything masked again (a block, a row) must come out the same."""
     once = redact(text)
